@@ -22,7 +22,7 @@ description:
   - Throttling (C(ThrottlingException)) and server errors are retried with jittered exponential backoff,
     up to 6 attempts a digest. The retries of botocore itself are turned off, so that this is the bound;
     O(aws_config) can turn them on again.
-  - A download URL is a bearer credential until it expires: anyone holding it can download the layer.
+  - A download URL is a bearer credential until it expires; anyone holding it can download the layer.
     Set C(no_log=true) on this task and on the tasks that use the URL to keep it out of logs and output.
   - ECR only issues URLs for layers referenced by an image in the same repository.
   - Requires the C(ecr:GetDownloadUrlForLayer) IAM permission on the repository.
@@ -30,7 +30,7 @@ description:
     of a collection other than amazon.aws, so use C(group/airgap.ecr.aws) in C(module_defaults) (it extends
     C(group/amazon.aws.aws), so it also sets the defaults of amazon.aws modules).
 author:
-  - airgap.ecr maintainers
+  - airgap.ecr maintainers (@airgap-ecr)
 options:
   repository:
     description:
@@ -153,7 +153,7 @@ RETURN = r"""
 download_url:
   description:
     - The pre-signed URL from which the layer can be downloaded with a plain HTTP GET, without AWS credentials.
-    - It is a bearer credential until RV(expires_at): anyone holding it can download the layer. Use
+    - It is a bearer credential until RV(expires_at); anyone holding it can download the layer. Use
       C(no_log=true) on the tasks that register or use it to keep it out of output and logs.
   returned: when O(digest) is given
   type: str

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Put amazon.aws into a collections tree without Ansible Galaxy.

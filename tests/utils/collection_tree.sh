@@ -16,7 +16,9 @@ git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' file; do [ -e "$file" ] && printf '%s\0' "$file"; done \
   | tar --null --files-from=- -cf - \
   | tar -xf - -C "$staging"
-# ansible-test needs a git-like view or an explicit file list; a plain copy without .git
-# makes it consider every file, which is what we want.
+# The copy lies inside this (ignored) checkout, where ansible-test would ask git for the
+# collection's files and find none: give the copy a repository of its own.
+git -C "$staging" init --quiet
+git -C "$staging" add --all
 rm -rf "$target"
 mv "$staging" "$target"

@@ -72,7 +72,7 @@ def test_throttling_and_server_errors_are_retried(stubbed, code):
 
 def test_retries_are_bounded(stubbed):
     client, stubber = stubbed
-    for _ in range(3):  # amazon.aws's retries=3 means three attempts in all
+    for attempt in range(3):  # amazon.aws's retries=3 means three attempts in all
         stubber.add_client_error("get_download_url_for_layer", "ThrottlingException", "Rate exceeded", 400)
     with pytest.raises(LayerURLError) as e:
         get_layer_url(client, REPO, D1)
