@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(BUILD)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup collection demo test units emulator-test sanity integration docs docs-check clean
+.PHONY: help setup system-packages collection demo test units emulator-test sanity integration docs docs-check clean
 
 help:
 	@echo "make demo   - start the local ECR emulator, resolve and download the demo image's layers into ./demo-out"
@@ -34,6 +34,16 @@ $(AWSCLI_VENV)/.stamp: tests/requirements-awscli.txt
 
 setup: $(VENV)/.stamp collection
 
+# Debian packages the checks use (shellcheck for ansible-test sanity, curl for the emulator's
+# tests); installed only when missing.
+SYSTEM_PACKAGES := shellcheck curl
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 # amazon.aws (from the ansible wheel on PyPI) and a copy of this collection, side by side.
 collection: $(VENV)/.stamp
 	$(PY) tests/utils/amazon_aws.py --cache .cache --dest $(COLLECTIONS)
@@ -45,10 +55,10 @@ demo: setup
 units: setup
 	cd $(COLL) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
-emulator-test: setup $(AWSCLI_VENV)/.stamp
+emulator-test: setup system-packages $(AWSCLI_VENV)/.stamp
 	cd $(COLL) && PYTHONPATH=$(CURDIR)/$(BUILD) AIRGAP_AWS_CLI=$(CURDIR)/$(AWSCLI_VENV)/bin/aws $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/emulator
 
-sanity: setup
+sanity: setup system-packages
 	tests/utils/install_get_pip_offline.sh $(PY)
 	cd $(COLL) && ansible-test sanity --venv --python 3.11 --color no
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Copyright: Contributors to the airgap.ecr collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# make demo: start the local ECR emulator with its demo image, run playbooks/fetch_layers.yml
+# to resolve every blob of the image with ecr_layer_url and download it with get_url into
+# ./demo-out/, verified by digest, show the result and stop the emulator.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+python="$root/.venv/bin/python"
+state="$root/tests/emulator/state/demo"
+out="$root/demo-out"
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$root/build"
+
+"$python" "$root/tests/emulator/harness.py" stop --dir "$state" >/dev/null 2>&1 || true
+endpoint=$("$python" "$root/tests/emulator/harness.py" start --dir "$state" --seed-demo)
+trap '"$python" "$root/tests/emulator/harness.py" stop --dir "$state"' EXIT
+echo "ECR emulator listening on $endpoint"
+
+# The emulator accepts any credentials; real ECR would use yours.
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_SESSION_TOKEN=
+
+# The blobs the demo image references (on real ECR, read them from the image manifest).
+vars="$state/demo-vars.json"
+"$python" - "$endpoint" "$vars" <<'PY'
+import json, sys, urllib.request
+endpoint, path = sys.argv[1:]
+with urllib.request.urlopen(endpoint + "/_emulator/images") as response:
+    images = json.load(response)
+image = next(i for i in images if i["repository"] == "airgap/demo" and "1.0" in i["tags"])
+digests = [image["config"]["digest"]] + [layer["digest"] for layer in image["layers"]]
+with open(path, "w", encoding="utf-8") as handle:
+    json.dump({"repository": "airgap/demo", "layer_digests": digests}, handle)
+print(f"demo image airgap/demo:1.0 {image['image_digest']}: config + {len(image['layers'])} layers")
+PY
+
+rm -rf "$out"
+ansible-playbook -i localhost, -c local "$root/playbooks/fetch_layers.yml" \
+  -e "@$vars" -e "dest=$out" -e "aws_region=us-east-1" -e "aws_endpoint_url=$endpoint" \
+  -e "ansible_python_interpreter=$python"
+
+echo
+echo "Fetched into $out (each file's name is its sha256; re-checked here):"
+(cd "$out/blobs/sha256" && for f in *; do
+  printf '%10d  sha256:%s  %s\n' "$(stat -c %s "$f")" "$f" "$(echo "$f  $f" | sha256sum --check --quiet - >/dev/null 2>&1 && echo verified || echo MISMATCH)"
+done)
