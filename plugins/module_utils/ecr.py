@@ -136,16 +136,16 @@ KNOWN_ERRORS = {
 KNOWN_ERRORS["AccessDenied"] = KNOWN_ERRORS["AccessDeniedException"]
 
 
-class LayerURLError(Exception):
-    """One digest that could not be resolved.
+class ECRError(Exception):
+    """One ECR request that failed, about ``subject`` (a layer digest or an image reference).
 
     ``known`` is True when the error code is one we explain; otherwise ``exception`` is
     the botocore exception to hand to ``fail_json_aws``.
     """
 
-    def __init__(self, digest, code, aws_message, exception=None, known=True):
+    def __init__(self, subject, code, aws_message, exception=None, known=True):
         super().__init__(f"{code}: {aws_message}")
-        self.digest = digest
+        self.subject = subject
         self.code = code
         self.aws_message = aws_message
         self.exception = exception
@@ -177,27 +177,32 @@ def _error_of(exception):
     return error.get("Code", "Unknown"), error.get("Message", str(exception))
 
 
+def call(client, operation, subject, **params):
+    """``client.<operation>(**params)`` with retries; failures become ECRError about ``subject``."""
+    try:
+        return getattr(client, operation)(aws_retry=True, **params)
+    except is_boto3_error_code(list(KNOWN_ERRORS)) as e:
+        code, message = _error_of(e)
+        raise ECRError(subject, code, message, exception=e) from e
+    except ClientError as e:  # pylint: disable=duplicate-except
+        code, message = _error_of(e)
+        raise ECRError(subject, code, message, exception=e, known=False) from e
+    except NoCredentialsError as e:
+        raise ECRError(subject, "NoCredentials", str(e), exception=e) from e
+    except (EndpointConnectionError, ConnectTimeoutError) as e:
+        raise ECRError(subject, "EndpointConnectionError", str(e), exception=e) from e
+    except ReadTimeoutError as e:
+        raise ECRError(subject, "ReadTimeout", str(e), exception=e) from e
+    except BotoCoreError as e:
+        raise ECRError(subject, type(e).__name__, str(e), exception=e, known=False) from e
+
+
 def get_layer_url(client, repository, digest, registry_id=None):
-    """Resolve one digest: ``{layer_digest, download_url, expires_at}``, or raise LayerURLError."""
+    """Resolve one digest: ``{layer_digest, download_url, expires_at}``, or raise ECRError."""
     params = {"repositoryName": repository, "layerDigest": digest}
     if registry_id is not None:
         params["registryId"] = registry_id
-    try:
-        response = client.get_download_url_for_layer(aws_retry=True, **params)
-    except is_boto3_error_code(list(KNOWN_ERRORS)) as e:
-        code, message = _error_of(e)
-        raise LayerURLError(digest, code, message, exception=e) from e
-    except ClientError as e:  # pylint: disable=duplicate-except
-        code, message = _error_of(e)
-        raise LayerURLError(digest, code, message, exception=e, known=False) from e
-    except NoCredentialsError as e:
-        raise LayerURLError(digest, "NoCredentials", str(e), exception=e) from e
-    except (EndpointConnectionError, ConnectTimeoutError) as e:
-        raise LayerURLError(digest, "EndpointConnectionError", str(e), exception=e) from e
-    except ReadTimeoutError as e:
-        raise LayerURLError(digest, "ReadTimeout", str(e), exception=e) from e
-    except BotoCoreError as e:
-        raise LayerURLError(digest, type(e).__name__, str(e), exception=e, known=False) from e
+    response = call(client, "get_download_url_for_layer", digest, **params)
     url = response.get("downloadUrl")
     return {
         "layer_digest": response.get("layerDigest", digest),
@@ -210,14 +215,14 @@ def resolve_layer_urls(client, repository, digests, registry_id=None, concurrenc
     """Resolve many digests with at most ``concurrency`` requests in flight.
 
     ``digests`` must already be validated and free of duplicates. Returns ``(layers,
-    failures)``: the resolved layers in the order of ``digests`` and a LayerURLError for
+    failures)``: the resolved layers in the order of ``digests`` and an ECRError for
     every digest that failed (all of them are attempted).
     """
 
     def attempt(digest):
         try:
             return get_layer_url(client, repository, digest, registry_id), None
-        except LayerURLError as e:
+        except ECRError as e:
             return None, e
 
     if len(digests) == 1:
@@ -234,13 +239,13 @@ def _registry_text(registry_id):
     return f"registry {registry_id}" if registry_id else "the caller's default registry"
 
 
-def explain(code, aws_message, repository, registry_id=None, region=None):
-    """What an error code means for this request and what to do about it."""
+def explain(code, aws_message, repository, registry_id=None, region=None, action="ecr:GetDownloadUrlForLayer"):
+    """What an error code means for a request on ``repository`` and what to do about it."""
     context = {
         "repository": repository,
         "registry": _registry_text(registry_id),
         "region": region or "(no region)",
-        "action": "ecr:GetDownloadUrlForLayer",
+        "action": action,
     }
     if code in KNOWN_ERRORS:
         title, text = KNOWN_ERRORS[code]
@@ -270,7 +275,7 @@ def describe_failures(failures, repository, total, registry_id=None, region=None
     """One message for every failed digest, grouped by error code, each digest named."""
     where = f"in repository '{repository}' ({_registry_text(registry_id)}, region {region or '(no region)'})"
     if total == 1 and len(failures) == 1:
-        header = f"Could not get a download URL for layer {failures[0].digest} {where}."
+        header = f"Could not get a download URL for layer {failures[0].subject} {where}."
     else:
         header = f"Could not get download URLs for {len(failures)} of {total} layers {where}."
     groups = {}
@@ -280,7 +285,7 @@ def describe_failures(failures, repository, total, registry_id=None, region=None
     parts = [header]
     for members in groups.values():
         first = members[0]
-        digests = ", ".join(member.digest for member in members)
+        digests = ", ".join(member.subject for member in members)
         parts.append(f"{first.code} for {digests}: {explain(first.code, first.aws_message, repository, registry_id, region)}")
     return " ".join(parts)
 
@@ -288,6 +293,17 @@ def describe_failures(failures, repository, total, registry_id=None, region=None
 def failure_results(failures):
     """The ``failures`` return value: one entry a digest, in input order."""
     return [
-        {"layer_digest": failure.digest, "error_code": failure.code, "error_message": failure.aws_message}
+        {"layer_digest": failure.subject, "error_code": failure.code, "error_message": failure.aws_message}
         for failure in failures
     ]
+
+
+def fail_on_failures(module, failures, repository, total, registry_id=None):
+    """End the module run when some digests failed: every one named, unknown errors through fail_json_aws."""
+    if not failures:
+        return
+    msg = describe_failures(failures, repository, total, registry_id, module.region)
+    unexpected = [failure for failure in failures if not failure.known]
+    if unexpected:
+        module.fail_json_aws(unexpected[0].exception, msg=msg, failures=failure_results(failures))
+    module.fail_json(msg=msg, failures=failure_results(failures))

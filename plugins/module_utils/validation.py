@@ -24,6 +24,8 @@ REGISTRY_ID_RE = re.compile(r"^[0-9]{12}$")
 DIGEST_RE = re.compile(r"^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$")
 DIGEST_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
 LOWER_HEX_RE = re.compile(r"^[a-f0-9]+$")
+# ECR's ImageTag is 1 to 300 characters; the characters are those of an OCI/Docker tag.
+IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,299}$")
 
 
 class ValidationError(ValueError):
@@ -82,6 +84,16 @@ def validate_digest(digest, option="digest"):
             f"{expected_length} lowercase hexadecimal characters (it has {len(encoded)})"
         )
     return digest
+
+
+def validate_image_tag(tag):
+    """Return ``tag`` if it is a valid image tag, else raise ValidationError."""
+    if not isinstance(tag, str) or not IMAGE_TAG_RE.match(tag):
+        raise ValidationError(
+            f"image_tag {tag!r} is not a valid tag: 1 to 300 letters, digits, '_', '.' or '-', not starting with "
+            "'.' or '-' (give the tag alone, without the repository or a digest)"
+        )
+    return tag
 
 
 def validate_concurrency(value, maximum=64):

@@ -210,9 +210,8 @@ failures:
 
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import DEFAULT_CONCURRENCY
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import MAX_CONCURRENCY
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import describe_failures
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import ecr_client
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import failure_results
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr import fail_on_failures
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import resolve_layer_urls
 from ansible_collections.airgap.ecr.plugins.module_utils.modules import AirgapECRModule
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
@@ -258,12 +257,7 @@ def main():
     client = ecr_client(module, concurrency=concurrency)
     layers, failures = resolve_layer_urls(client, repository, digests, registry_id, concurrency)
 
-    if failures:
-        msg = describe_failures(failures, repository, len(digests), registry_id, client.meta.region_name)
-        unexpected = [failure for failure in failures if not failure.known]
-        if unexpected:
-            module.fail_json_aws(unexpected[0].exception, msg=msg, failures=failure_results(failures))
-        module.fail_json(msg=msg, failures=failure_results(failures))
+    fail_on_failures(module, failures, repository, len(digests), registry_id)
 
     result = dict(changed=False, layers=layers)
     if module.params["digest"] is not None:

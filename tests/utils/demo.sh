@@ -18,8 +18,9 @@ endpoint=$("$python" "$root/tests/emulator/harness.py" start --dir "$state" --se
 trap '"$python" "$root/tests/emulator/harness.py" stop --dir "$state"' EXIT
 echo "ECR emulator listening on $endpoint"
 
-# The emulator accepts any credentials; real ECR would use yours.
-export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_SESSION_TOKEN=
+# The emulator's documented full-access key (tests/emulator/README.md); real ECR would use yours.
+export AWS_ACCESS_KEY_ID=AKIAEMULATOR00000001 AWS_SECRET_ACCESS_KEY=emulator-secret-key-0001
+unset AWS_SESSION_TOKEN AWS_PROFILE
 
 # The blobs the demo image references (on real ECR, read them from the image manifest).
 vars="$state/demo-vars.json"
@@ -38,7 +39,7 @@ PY
 rm -rf "$out"
 ansible-playbook -i localhost, -c local "$root/playbooks/fetch_layers.yml" \
   -e "@$vars" -e "dest=$out" -e "aws_region=us-east-1" -e "aws_endpoint_url=$endpoint" \
-  -e "ansible_python_interpreter=$python"
+  -e "ansible_python_interpreter=$python" "$@"
 
 echo
 echo "Fetched into $out (each file's name is its sha256; re-checked here):"

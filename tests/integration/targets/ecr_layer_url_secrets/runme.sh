@@ -2,13 +2,18 @@
 # Runs playbook.yml (a success and a failure of ecr_layer_url) at -vvvv with a log file,
 # then checks that neither the output nor the log holds the secret key or session token.
 set -eu
-config=../../integration_config.yml
+# ansible-test passes the cloud configuration's variables as -e @FILE.
+config=
+for arg in "$@"; do
+  case "$arg" in @*) config=${arg#@} ;; esac
+done
+[ -f "$config" ] || { echo "no -e @FILE with the test variables among the arguments: $*" >&2; exit 2; }
 workdir=$(mktemp -d)
 trap 'rm -rf "$workdir"' EXIT
 
 export ANSIBLE_LOG_PATH="$workdir/ansible.log"
 export ANSIBLE_ROLES_PATH=..
-if ! ansible-playbook -vvvv playbook.yml -e "@$config" "$@" >"$workdir/output.txt" 2>&1; then
+if ! ansible-playbook -vvvv playbook.yml "$@" >"$workdir/output.txt" 2>&1; then
   cat "$workdir/output.txt"
   echo "the playbook failed" >&2
   exit 1

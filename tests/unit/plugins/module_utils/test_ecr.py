@@ -15,7 +15,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 
 from ansible_collections.airgap.ecr.plugins.module_utils import ecr
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import LayerURLError
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr import ECRError
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import describe_failures
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import failure_results
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import get_layer_url
@@ -74,7 +74,7 @@ def test_retries_are_bounded(stubbed):
     client, stubber = stubbed
     for attempt in range(3):  # amazon.aws's retries=3 means three attempts in all
         stubber.add_client_error("get_download_url_for_layer", "ThrottlingException", "Rate exceeded", 400)
-    with pytest.raises(LayerURLError) as e:
+    with pytest.raises(ECRError) as e:
         get_layer_url(client, REPO, D1)
     assert e.value.code == "ThrottlingException"
     assert not e.value.known
@@ -97,7 +97,7 @@ def test_retries_are_bounded(stubbed):
 def test_known_errors_are_explained(stubbed, code, fragments):
     client, stubber = stubbed
     stubber.add_client_error("get_download_url_for_layer", code, f"ECR says {code}", 400)
-    with pytest.raises(LayerURLError) as e:
+    with pytest.raises(ECRError) as e:
         get_layer_url(client, REPO, D1)
     assert e.value.known and e.value.code == code
     message = describe_failures([e.value], REPO, 1, None, "eu-west-1")
@@ -118,7 +118,7 @@ def test_distinct_credential_errors_have_distinct_messages():
 def test_unknown_client_error_is_not_known(stubbed):
     client, stubber = stubbed
     stubber.add_client_error("get_download_url_for_layer", "KmsException", "kms said no", 400)
-    with pytest.raises(LayerURLError) as e:
+    with pytest.raises(ECRError) as e:
         get_layer_url(client, REPO, D1)
     assert not e.value.known
     assert "unexpected error" in describe_failures([e.value], REPO, 1)
@@ -144,7 +144,7 @@ class FakeECR:
         try:
             time.sleep(self.delay)
             if params["layerDigest"] in self.fail:
-                raise LayerURLError(params["layerDigest"], self.fail[params["layerDigest"]], "no")
+                raise ECRError(params["layerDigest"], self.fail[params["layerDigest"]], "no")
             return {"downloadUrl": URL + "&d=" + params["layerDigest"], "layerDigest": params["layerDigest"]}
         finally:
             with self.lock:
@@ -182,13 +182,13 @@ def test_every_failing_digest_is_reported():
     def raising(aws_retry=False, **params):
         try:
             return FakeECR.get_download_url_for_layer(fake, aws_retry=aws_retry, **params)
-        except LayerURLError as e:
+        except ECRError as e:
             raise _client_error(e.code) from None
 
     fake.get_download_url_for_layer = raising
     layers, failures = resolve_layer_urls(fake, REPO, wanted, concurrency=3)
     assert [layer["layer_digest"] for layer in layers] == [wanted[0], wanted[2], wanted[3]]
-    assert [failure.digest for failure in failures] == [wanted[1], wanted[4], wanted[5]]
+    assert [failure.subject for failure in failures] == [wanted[1], wanted[4], wanted[5]]
     message = describe_failures(failures, REPO, len(wanted), "123456789012", "eu-west-1")
     assert message.startswith("Could not get download URLs for 3 of 6 layers in repository 'team/app' (registry 123456789012")
     assert f"LayersNotFoundException for {wanted[1]}, {wanted[4]}:" in message
@@ -214,7 +214,7 @@ def test_transport_errors_are_explained(exception, code, fragment):
         def get_download_url_for_layer(self, aws_retry=False, **params):
             raise exception
 
-    with pytest.raises(LayerURLError) as e:
+    with pytest.raises(ECRError) as e:
         get_layer_url(Broken(), REPO, D1)
     assert e.value.code == code and e.value.known
     assert fragment in describe_failures([e.value], REPO, 1)
