@@ -4,15 +4,9 @@
 import threading
 import time
 
-import boto3
-import botocore.config
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.exceptions import NoCredentialsError
-from botocore.stub import Stubber
-
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 
 from ansible_collections.airgap.ecr.plugins.module_utils import ecr
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import ECRError
@@ -26,21 +20,6 @@ D1 = "sha256:" + "11" * 32
 D2 = "sha256:" + "22" * 32
 D3 = "sha256:" + "33" * 32
 URL = "https://bucket.s3.eu-west-1.amazonaws.com/k?X-Amz-Date=20190814T220617Z&X-Amz-Expires=3600&X-Amz-Signature=s"
-
-
-@pytest.fixture(name="stubbed")
-def stubbed_client():
-    client = boto3.client(
-        "ecr",
-        region_name="eu-west-1",
-        aws_access_key_id="AKIDUNITTEST",
-        aws_secret_access_key="unit-test-secret",
-        config=botocore.config.Config(retries={"total_max_attempts": 1}),
-    )
-    retry = AWSRetry.jittered_backoff(retries=3, delay=0.01, max_delay=0.02, catch_extra_error_codes=ecr.RETRY_ERROR_CODES)
-    with Stubber(client) as stubber:
-        yield RetryingBotoClientWrapper(client, retry), stubber
-        stubber.assert_no_pending_responses()
 
 
 def test_one_digest_with_registry_id(stubbed):

@@ -4,13 +4,8 @@
 import hashlib
 import json
 
-import boto3
-import botocore.config
 import pytest
-from botocore.stub import Stubber
 
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper
 
 from ansible_collections.airgap.ecr.plugins.module_utils import manifest as m
 from ansible_collections.airgap.ecr.plugins.module_utils.images import ImageError
@@ -52,20 +47,6 @@ INDEX = json.dumps(
         ],
     }
 )
-
-
-@pytest.fixture(name="stubbed")
-def stubbed_client():
-    client = boto3.client(
-        "ecr",
-        region_name="eu-west-1",
-        aws_access_key_id="AKIDUNIT",
-        aws_secret_access_key="unit",
-        config=botocore.config.Config(retries={"total_max_attempts": 1}),
-    )
-    with Stubber(client) as stubber:
-        yield RetryingBotoClientWrapper(client, AWSRetry.jittered_backoff(retries=2, delay=0.01)), stubber
-        stubber.assert_no_pending_responses()
 
 
 def answer(stubber, image_id, text, media_type, digest=None):
