@@ -17,8 +17,6 @@ from ansible_collections.airgap.ecr.plugins.module_utils.ecr import resolve_laye
 
 REPO = "team/app"
 D1 = "sha256:" + "11" * 32
-D2 = "sha256:" + "22" * 32
-D3 = "sha256:" + "33" * 32
 URL = "https://bucket.s3.eu-west-1.amazonaws.com/k?X-Amz-Date=20190814T220617Z&X-Amz-Expires=3600&X-Amz-Signature=s"
 
 
