@@ -1,88 +1,55 @@
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The module through its real entry point, against the local ECR emulator over HTTP."""
+"""ecr_layer_url through its real entry point, against the local ECR emulator over HTTP."""
 
 import hashlib
-import json
-import urllib.request
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.airgap.ecr.plugins.modules import ecr_layer_url
-from ansible_collections.airgap.ecr.tests.emulator.harness import Emulator
+from ansible_collections.airgap.ecr.plugins.modules.ecr_layer_url import main
+from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
+from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import fetch
 
 REPOSITORY = "airgap/demo"
 
 
-@pytest.fixture(scope="module", name="emulator")
-def emulator_fixture():
-    with Emulator(seed_demo=True) as emulator:
-        yield emulator
-
-
 @pytest.fixture(name="demo")
-def demo_image(emulator):
-    emulator.reset()
-    emulator.clear_requests()
-    image = next(i for i in emulator.images() if i["repository"] == REPOSITORY and "1.0" in i["tags"])
+def demo_fixture(fresh_emulator):
+    image = demo_image(fresh_emulator)
     return {"config": image["config"]["digest"], "layers": [layer["digest"] for layer in image["layers"]]}
 
 
-def run_module(emulator, check_mode=False, **args):
-    """Run main() as Ansible would and return (failed, result)."""
-    args.setdefault("repository", REPOSITORY)
-    module_args = dict(
-        args,
-        access_key="AKIAEMULATOR00000001",
-        secret_key="emulator-secret-key-0001",
-        region="us-east-1",
-        endpoint_url=emulator.endpoint_url,
-        _ansible_check_mode=check_mode,
-    )
-    with patch_module_args(module_args):
-        with pytest.raises(SystemExit) as exit_info:
-            ecr_layer_url.main()
-    return exit_info.value.code != 0
+def ecr_calls(emulator):
+    return [r for r in emulator.requests() if r["operation"] == "GetDownloadUrlForLayer"]
 
 
-def result_of(capsys):
-    return json.loads(capsys.readouterr().out)
-
-
-def fetch(url):
-    with urllib.request.urlopen(url) as response:
-        return response.read()
-
-
-def test_one_digest(emulator, demo, capsys):
-    assert not run_module(emulator, digest=demo["layers"][0])
-    result = result_of(capsys)
+def test_one_digest(run_module, fresh_emulator, demo):
+    failed, result = run_module(main, repository=REPOSITORY, digest=demo["layers"][0])
+    assert not failed
     assert result["changed"] is False
     assert result["layer_digest"] == demo["layers"][0]
     assert result["expires_at"].endswith("Z")
     assert result["layers"] == [{k: result[k] for k in ("layer_digest", "download_url", "expires_at")}]
     assert "sha256:" + hashlib.sha256(fetch(result["download_url"])).hexdigest() == demo["layers"][0]
-    calls = [r for r in emulator.requests() if r["operation"] == "GetDownloadUrlForLayer"]
+    calls = ecr_calls(fresh_emulator)
     assert len(calls) == 1 and "registryId" not in calls[0]["params"]
+    assert "airgap.ecr/0.1.0" in calls[0]["user_agent"]
 
 
-def test_check_mode_returns_the_real_result(emulator, demo, capsys):
-    assert not run_module(emulator, check_mode=True, digest=demo["config"])
-    result = result_of(capsys)
-    assert result["changed"] is False
+def test_check_mode_returns_the_real_result(run_module, demo):
+    failed, result = run_module(main, check_mode=True, repository=REPOSITORY, digest=demo["config"])
+    assert not failed and result["changed"] is False
     assert "sha256:" + hashlib.sha256(fetch(result["download_url"])).hexdigest() == demo["config"]
 
 
-def test_many_digests_keep_order_and_resolve_duplicates_once(emulator, demo, capsys):
+def test_many_digests_keep_order_and_resolve_duplicates_once(run_module, fresh_emulator, demo):
     wanted = list(reversed(demo["layers"])) + [demo["config"], demo["layers"][0]]
-    assert not run_module(emulator, digests=wanted, concurrency=3, registry_id="123456789012")
-    result = result_of(capsys)
+    failed, result = run_module(main, repository=REPOSITORY, digests=wanted, concurrency=3, registry_id="123456789012")
+    assert not failed
     assert [layer["layer_digest"] for layer in result["layers"]] == wanted[:-1]
     assert "download_url" not in result
-    calls = [r for r in emulator.requests() if r["operation"] == "GetDownloadUrlForLayer"]
+    calls = ecr_calls(fresh_emulator)
     assert sorted(c["params"]["layerDigest"] for c in calls) == sorted(wanted[:-1])
     assert {c["params"]["registryId"] for c in calls} == {"123456789012"}
 
@@ -97,32 +64,45 @@ def test_many_digests_keep_order_and_resolve_duplicates_once(emulator, demo, cap
         ({"digests": ["sha256:" + "a" * 64], "concurrency": 100}, "concurrency 100 is out of range"),
     ],
 )
-def test_invalid_input_fails_before_any_request(emulator, demo, capsys, args, expected):
-    assert run_module(emulator, **args)
-    result = result_of(capsys)
-    assert result["failed"] is True
+def test_invalid_input_fails_before_any_request(run_module, fresh_emulator, args, expected):
+    failed, result = run_module(main, **dict({"repository": REPOSITORY}, **args))
+    assert failed and result["failed"] is True
     assert expected in result["msg"]
-    assert emulator.requests() == []
+    assert fresh_emulator.requests() == []
 
 
-def test_every_failing_digest_is_named(emulator, demo, capsys):
+def test_every_failing_digest_is_named(run_module, demo):
     absent = ["sha256:" + "e" * 64, "sha256:" + "f" * 64]
-    assert run_module(emulator, digests=[demo["layers"][0], absent[0], demo["layers"][1], absent[1]])
-    result = result_of(capsys)
+    failed, result = run_module(main, repository=REPOSITORY, digests=[demo["layers"][0], absent[0], demo["layers"][1], absent[1]])
+    assert failed
     assert "2 of 4 layers" in result["msg"]
     assert f"LayersNotFoundException for {absent[0]}, {absent[1]}" in result["msg"]
     assert [f["layer_digest"] for f in result["failures"]] == absent
 
 
-def test_secrets_are_not_in_the_output(emulator, demo, capsys):
-    assert run_module(emulator, repository="airgap/absent", digest=demo["layers"][0])
-    out = capsys.readouterr().out
-    assert "RepositoryNotFoundException" in out
-    assert "emulator-secret-key-0001" not in out
+@pytest.mark.parametrize(
+    "credentials, code",
+    [
+        ({"secret_key": "wrong"}, "InvalidSignatureException"),
+        ({"access_key": "AKIAUNKNOWN000000000"}, "UnrecognizedClientException"),
+        ({"access_key": "AKIAEMULATOR00000004", "secret_key": "emulator-secret-key-0004"}, "AccessDeniedException"),
+        (
+            {"access_key": "ASIAEMULATOR00000003", "secret_key": "emulator-secret-key-0003", "session_token": "emulator-expired-token-0003"},
+            "ExpiredTokenException",
+        ),
+    ],
+)
+def test_credential_errors_are_distinct_and_leak_nothing(run_module, demo, credentials, code):
+    failed, result = run_module(main, repository=REPOSITORY, digest=demo["layers"][0], **credentials)
+    assert failed and code in result["msg"]
+    text = str(result)
+    for secret in ("secret_key", "session_token"):
+        if secret in credentials and len(credentials[secret]) > 5:
+            assert credentials[secret] not in text
 
 
-def test_user_agent_names_the_collection(emulator, demo, capsys):
-    assert not run_module(emulator, digest=demo["layers"][0])
-    capsys.readouterr()
-    calls = [r for r in emulator.requests() if r["operation"] == "GetDownloadUrlForLayer"]
-    assert "airgap.ecr/0.1.0" in calls[0]["user_agent"]
+def test_throttling_is_retried(run_module, fresh_emulator, demo):
+    fresh_emulator.faults(operation="GetDownloadUrlForLayer", count=2, code="ThrottlingException", status=400)
+    failed, result = run_module(main, repository=REPOSITORY, digest=demo["layers"][1])
+    assert not failed and result["layer_digest"] == demo["layers"][1]
+    assert [c["status"] for c in ecr_calls(fresh_emulator)] == [400, 400, 200]
