@@ -6,11 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 AWSCLI_VENV := .venv-awscli
-BUILD := build
+BUILD ?= build
 COLLECTIONS := $(CURDIR)/$(BUILD)/ansible_collections
 COLL := $(COLLECTIONS)/airgap/ecr
 EMULATOR_DIR := tests/emulator/state
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(BUILD)
+export AIRGAP_BUILD := $(CURDIR)/$(BUILD)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 

@@ -11,7 +11,7 @@ python="$root/.venv/bin/python"
 state="$root/tests/emulator/state/demo"
 out="$root/demo-out"
 export PATH="$root/.venv/bin:$PATH"
-export ANSIBLE_COLLECTIONS_PATH="$root/build"
+export ANSIBLE_COLLECTIONS_PATH="${AIRGAP_BUILD:-$root/build}"
 
 "$python" "$root/tests/emulator/harness.py" stop --dir "$state" >/dev/null 2>&1 || true
 endpoint=$("$python" "$root/tests/emulator/harness.py" start --dir "$state" --seed-demo)

@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH="$root/.venv/bin:$PATH"
-export ANSIBLE_COLLECTIONS_PATH="$root/build"
+export ANSIBLE_COLLECTIONS_PATH="${AIRGAP_BUILD:-$root/build}"
 reference="$root/docs/reference"
 
 render() {

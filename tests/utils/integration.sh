@@ -11,7 +11,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 python="$root/.venv/bin/python"
-coll="$root/build/ansible_collections/airgap/ecr"
+build="${AIRGAP_BUILD:-$root/build}"
+coll="$build/ansible_collections/airgap/ecr"
 config="$coll/tests/integration/cloud-config-aws.ini"
 
 mode=emulator
