@@ -86,11 +86,11 @@ def validate_digest(digest, option="digest"):
     return digest
 
 
-def validate_image_tag(tag):
+def validate_image_tag(tag, option="image_tag"):
     """Return ``tag`` if it is a valid image tag, else raise ValidationError."""
     if not isinstance(tag, str) or not IMAGE_TAG_RE.match(tag):
         raise ValidationError(
-            f"image_tag {tag!r} is not a valid tag: 1 to 300 letters, digits, '_', '.' or '-', not starting with "
+            f"{option} {tag!r} is not a valid tag: 1 to 300 letters, digits, '_', '.' or '-', not starting with "
             "'.' or '-' (give the tag alone, without the repository or a digest)"
         )
     return tag

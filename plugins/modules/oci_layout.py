@@ -1,0 +1,249 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the airgap.ecr collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: oci_layout
+version_added: 0.1.0
+short_description: Complete an OCI image layout from a manifest whose blobs are already in place
+description:
+  - Runs on the target host, after M(airgap.ecr.blob_fetch) has put an image's config and layers into
+    C(<dest>/blobs/). Writes the manifest blob, the C(oci-layout) file and, last, C(index.json) with an entry
+    named O(ref_name) (annotation C(org.opencontainers.image.ref.name)), so that C(skopeo), C(umoci),
+    C(podman) and other OCI tools can address the image as C(oci:<dest>:<ref_name>).
+  - A Docker v2 schema 2 manifest is converted to OCI media types (the config and layer bytes, digests and sizes
+    are unchanged; only the manifest is new). The digest and media type it had in the registry are kept in the
+    index entry's annotations C(io.github.airgap-ecr.source.digest) and C(io.github.airgap-ecr.source.media-type).
+    OCI manifests are written byte for byte.
+  - Other entries of an existing C(index.json) are kept; an entry with the same O(ref_name) is replaced.
+  - Every file is written to a temporary name and renamed into place; C(index.json) is written last, so a
+    layout that a tool can open is always complete. Nothing is rewritten when it is already as it should be.
+  - Optionally packs the layout into an uncompressed tar (an C(oci-archive)) that C(podman load) and
+    C(skopeo copy oci-archive:...) read.
+author:
+  - airgap.ecr maintainers (@airgap-ecr)
+options:
+  dest:
+    description: The root directory of the OCI image layout (the one holding C(blobs/)).
+    type: path
+    required: true
+  manifest:
+    description:
+      - The image manifest's exact text, as returned by M(airgap.ecr.ecr_image_layers) in RV(airgap.ecr.ecr_image_layers#module:manifest).
+    type: str
+    required: true
+  media_type:
+    description: The manifest's media type, when the manifest does not state it.
+    type: str
+  source_digest:
+    description:
+      - The manifest's digest in the registry, recorded in the index entry when the manifest is converted.
+      - Defaults to the digest of O(manifest).
+    type: str
+  ref_name:
+    description:
+      - The name of the image in the layout (the tag part of C(oci:<dest>:<ref_name>)).
+      - Letters, digits, C(_), C(.) and C(-), at most 300 characters, not starting with C(.) or C(-).
+    type: str
+    required: true
+  platform:
+    description: The image's platform as C(os/architecture[/variant]), recorded in the index entry.
+    type: str
+  archive:
+    description:
+      - Also write the layout as an uncompressed tar at this path (an C(oci-archive)), atomically.
+      - It is rewritten only when its content would differ.
+    type: path
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: posix
+seealso:
+  - module: airgap.ecr.blob_fetch
+  - module: airgap.ecr.ecr_image_layers
+"""
+
+EXAMPLES = r"""
+- name: Name the image in the layout and pack it for podman load
+  airgap.ecr.oci_layout:
+    dest: /srv/images/app
+    manifest: "{{ image.manifest }}"
+    media_type: "{{ image.media_type }}"
+    source_digest: "{{ image.image_digest }}"
+    ref_name: "1.4.2"
+    platform: linux/amd64
+    archive: /srv/images/app-1.4.2.tar
+"""
+
+RETURN = r"""
+manifest_digest:
+  description: The digest of the manifest in the layout (differs from RV(source_digest) when converted).
+  returned: always
+  type: str
+source_digest:
+  description: The manifest's digest in the registry.
+  returned: always
+  type: str
+converted:
+  description: Whether a Docker manifest was converted to OCI media types.
+  returned: always
+  type: bool
+ref_name:
+  description: The name of the image in the layout.
+  returned: always
+  type: str
+files:
+  description: The layout files written (or, in check mode, that would be written) by this run.
+  returned: always
+  type: list
+  elements: str
+missing:
+  description: In check mode, the blobs the manifest needs that are not in the layout yet (empty otherwise).
+  returned: always
+  type: list
+  elements: str
+archive:
+  description: The archive path, when O(archive) is set.
+  returned: when O(archive) is set
+  type: str
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
+from ansible_collections.airgap.ecr.plugins.module_utils.manifest import digest_of
+from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_manifest
+from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_platform
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import INDEX_FILE
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import OCI_LAYOUT_CONTENT
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import OCI_LAYOUT_FILE
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import archive_matches
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import blob_path
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import index_entry
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import merged_index
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import to_oci_manifest
+from ansible_collections.airgap.ecr.plugins.module_utils.oci import write_archive
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_digest
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_image_tag
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_text(module, path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)
+        module.atomic_move(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def missing_blobs(dest, parsed):
+    """Blobs the manifest needs that are not in the layout with their size."""
+    missing = []
+    for blob in [parsed["config"]] + [layer for layer in parsed["layers"] if not layer.get("foreign")]:
+        path = blob_path(dest, blob["digest"])
+        if not os.path.isfile(path) or os.path.getsize(path) != blob["size"]:
+            missing.append(blob["digest"])
+    return missing
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path", required=True),
+            manifest=dict(type="str", required=True),
+            media_type=dict(type="str"),
+            source_digest=dict(type="str"),
+            ref_name=dict(type="str", required=True),
+            platform=dict(type="str"),
+            archive=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    dest = params["dest"]
+    try:
+        validate_image_tag(params["ref_name"], option="ref_name")
+        if params["source_digest"] is not None:
+            validate_digest(params["source_digest"], option="source_digest")
+        platform = parse_platform(params["platform"]) if params["platform"] else None
+        text, media_type = to_oci_manifest(params["manifest"], params["media_type"])
+        parsed = parse_manifest(text, media_type)
+    except (ValidationError, ManifestError) as e:
+        module.fail_json(msg=str(e))
+    if platform and not platform["variant"]:
+        platform.pop("variant")
+
+    missing = missing_blobs(dest, parsed)
+    if missing and not module.check_mode:  # in check mode, blob_fetch has not written them either
+        module.fail_json(
+            msg=f"the layout at {dest} lacks blobs the manifest needs (fetch them first, with airgap.ecr.blob_fetch): " + ", ".join(missing),
+            missing=missing,
+        )
+
+    source_digest = params["source_digest"] or digest_of(params["manifest"])
+    source_media_type = parse_manifest(params["manifest"], params["media_type"])["media_type"]
+    entry = index_entry(text, media_type, params["ref_name"], platform, source_digest, source_media_type)
+    index_path = os.path.join(dest, INDEX_FILE)
+    planned = [
+        (blob_path(dest, entry["digest"]), text),
+        (os.path.join(dest, OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT),
+        (index_path, merged_index(read_text(index_path), entry)),  # last: the layout is complete once it is there
+    ]
+    files = [path for path, content in planned if read_text(path) != content]
+    if not module.check_mode:
+        for path, content in planned:
+            if path in files:
+                write_text(module, path, content)
+
+    result = dict(
+        changed=bool(files) or bool(missing),
+        missing=missing,
+        manifest_digest=entry["digest"],
+        source_digest=source_digest,
+        converted=text != params["manifest"],
+        ref_name=params["ref_name"],
+        files=files,
+    )
+    archive = params["archive"]
+    if archive:
+        result["archive"] = archive
+        if files or not archive_matches(archive, dest):
+            result["changed"] = True
+            result["files"] = files + [archive]
+            if not module.check_mode:
+                write_archive(archive, dest)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
