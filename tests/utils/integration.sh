@@ -29,7 +29,7 @@ if [ "$mode" = aws ]; then
   }
   cp "$source_config" "$config"
 else
-  state="$root/tests/emulator/state/integration"
+  state="$build/emulator-integration"
   "$python" "$root/tests/emulator/harness.py" stop --dir "$state" >/dev/null 2>&1 || true
   endpoint=$("$python" "$root/tests/emulator/harness.py" start --dir "$state" --auth)
   trap '"$python" "$root/tests/emulator/harness.py" stop --dir "$state"' EXIT
