@@ -35,9 +35,9 @@ $(AWSCLI_VENV)/.stamp: tests/requirements-awscli.txt
 
 setup: $(VENV)/.stamp collection
 
-# Debian packages the checks use (shellcheck for ansible-test sanity, curl for the emulator's
-# tests); installed only when missing.
-SYSTEM_PACKAGES := shellcheck curl
+# Debian packages the checks and the demo use (shellcheck for ansible-test sanity, curl for the emulator's
+# tests, skopeo and umoci to read OCI layouts); installed only when missing.
+SYSTEM_PACKAGES := shellcheck curl skopeo umoci
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -50,7 +50,7 @@ collection: $(VENV)/.stamp
 	$(PY) tests/utils/amazon_aws.py --cache .cache --dest $(COLLECTIONS)
 	tests/utils/collection_tree.sh $(BUILD)
 
-demo: setup
+demo: setup system-packages
 	tests/utils/demo.sh
 
 units: setup
@@ -63,7 +63,7 @@ sanity: setup system-packages
 	tests/utils/install_get_pip_offline.sh $(PY)
 	cd $(COLL) && ansible-test sanity --venv --python 3.11 --color no
 
-integration: setup
+integration: setup system-packages
 	tests/utils/integration.sh
 
 docs: setup

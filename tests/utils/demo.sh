@@ -2,9 +2,12 @@
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
-# make demo: start the local ECR emulator with its demo image, run playbooks/fetch_layers.yml
-# to resolve every blob of the image with ecr_layer_url and download it with get_url into
-# ./demo-out/, verified by digest, show the result and stop the emulator.
+# make demo: start the local ECR emulator with its demo images, then
+#  1. playbooks/fetch_image.yml: the image_fetch role writes airgap/demo:1.0 as a verified OCI
+#     image layout in ./demo-out/oci (and an oci-archive, ./demo-out/demo.tar); skopeo shows it;
+#  2. playbooks/fetch_layers.yml: ecr_layer_url resolves each blob and get_url downloads it
+#     into ./demo-out/layers, verified by digest;
+# and stop the emulator.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 python="$root/.venv/bin/python"
@@ -37,12 +40,22 @@ print(f"demo image airgap/demo:1.0 {image['image_digest']}: config + {len(image[
 PY
 
 rm -rf "$out"
-ansible-playbook -i localhost, -c local "$root/playbooks/fetch_layers.yml" \
-  -e "@$vars" -e "dest=$out" -e "aws_region=us-east-1" -e "aws_endpoint_url=$endpoint" \
-  -e "ansible_python_interpreter=$python" "$@"
+common=(-i "localhost," -c local -e "aws_region=us-east-1" -e "aws_endpoint_url=$endpoint" -e "ansible_python_interpreter=$python")
 
 echo
-echo "Fetched into $out (each file's name is its sha256; re-checked here):"
-(cd "$out/blobs/sha256" && for f in *; do
+echo "== 1. airgap.ecr.fetch_image: the whole image as an OCI layout"
+ansible-playbook "${common[@]}" "$root/playbooks/fetch_image.yml" \
+  -e repository=airgap/demo -e tag=1.0 -e "dest=$out/oci" -e "archive=$out/demo.tar" "$@"
+echo
+echo "skopeo inspect oci:$out/oci:1.0"
+skopeo inspect "oci:$out/oci:1.0"
+
+echo
+echo "== 2. airgap.ecr.fetch_layers: each blob with ecr_layer_url and get_url"
+ansible-playbook "${common[@]}" "$root/playbooks/fetch_layers.yml" -e "@$vars" -e "dest=$out/layers" "$@"
+
+echo
+echo "Fetched into $out/layers (each file's name is its sha256; re-checked here):"
+(cd "$out/layers/blobs/sha256" && for f in *; do
   printf '%10d  sha256:%s  %s\n' "$(stat -c %s "$f")" "$f" "$(echo "$f  $f" | sha256sum --check --quiet - >/dev/null 2>&1 && echo verified || echo MISMATCH)"
 done)

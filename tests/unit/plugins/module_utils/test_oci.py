@@ -52,7 +52,7 @@ def test_docker_manifest_is_converted_deterministically_with_the_same_blobs():
 
 
 def test_oci_manifest_is_kept_byte_for_byte():
-    text, _ = oci.to_oci_manifest(DOCKER)
+    text = oci.to_oci_manifest(DOCKER)[0]
     odd_but_valid = text.replace("\n", "\r\n") + "  "
     assert oci.to_oci_manifest(odd_but_valid) == (odd_but_valid, m.OCI_MANIFEST)
 

@@ -41,7 +41,7 @@ def run(capsys, check_mode=False, **args):
 
 def tree(root):
     found = {}
-    for directory, _, files in os.walk(root):
+    for directory, dummy, files in os.walk(root):
         for name in files:
             path = os.path.join(directory, name)
             with open(path, "rb") as handle:

@@ -1,0 +1,390 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the airgap.ecr collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: blob_fetch
+version_added: 0.1.0
+short_description: Download many content-addressed blobs from URLs into an OCI image layout, verified
+description:
+  - Downloads container image blobs (layers and configs) from their download URLs, typically the
+    short-lived pre-signed URLs returned by M(airgap.ecr.ecr_image_layers) or M(airgap.ecr.ecr_layer_url),
+    and verifies every byte against the blob's digest. It runs on the target host and needs no AWS
+    credentials, no boto3 and no access to the ECR API; only HTTP(S) access to the URLs.
+  - All the blobs are handled in one task, O(concurrency) at a time. That is much faster than a loop of
+    M(ansible.builtin.get_url), which starts a module for every blob.
+  - Each blob is written to O(dest)C(/blobs/<algorithm>/<hex>), the blob store of an OCI image layout.
+    While it downloads, it is written to a hidden C(.<hex>.partial) file in the same directory and hashed;
+    it is renamed to its final name only when its digest (and its size, when given) match. Nothing
+    unverified is ever at the final path.
+  - A blob already at its final path with the right digest (and size) is not downloaded again. A file at the
+    final path with the wrong content is removed and downloaded again.
+  - A transfer that is cut (connection reset, timeout, fewer bytes than announced) is resumed from where it
+    stopped with an HTTP C(Range) request, on the next attempt or on the next run. Connection errors, server
+    errors (5xx, 408, 429), cut transfers and content with the wrong digest are retried up to O(retries)
+    times, with a delay of 1 second doubling up to 8 seconds. Other client errors are not retried.
+  - An HTTP 401 or 403 answer means that the URL has expired or is not valid; the blob fails with a message
+    saying so. Resolve new URLs on the controller and run the task again.
+  - Every blob is attempted even when some fail; the blobs that were verified stay in place, and the task
+    fails naming every blob that failed.
+  - A download URL is a credential until it expires. The module keeps the URLs out of its messages, its
+    result and the log of its invocation, but set C(no_log=true) on the task anyway, since Ansible shows the
+    task's arguments in other places (for example with C(-vvv) or a failing template).
+author:
+  - airgap.ecr maintainers (@airgap-ecr)
+options:
+  blobs:
+    description:
+      - The blobs to download. Each is a dict with the keys below; other keys are ignored, so that the
+        C(config) and C(layers) items of M(airgap.ecr.ecr_image_layers) and the C(layers) items of
+        M(airgap.ecr.ecr_layer_url) can be given as they are.
+      - The same digest given more than once is downloaded once. Two entries with the same digest and
+        different sizes are an error.
+      - Everything is checked before any download; each problem is reported with the position of its entry.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      digest:
+        description:
+          - The blob's digest, C(sha256:) followed by 64 lowercase hexadecimal characters, or C(sha512:)
+            followed by 128.
+          - C(layer_digest) is accepted instead, as M(airgap.ecr.ecr_layer_url) returns it.
+        type: str
+        required: true
+      url:
+        description:
+          - The C(http://) or C(https://) URL to download the blob from.
+          - C(download_url) is accepted instead, as M(airgap.ecr.ecr_image_layers) and M(airgap.ecr.ecr_layer_url)
+            return it.
+          - Required unless the blob is already present in O(dest).
+          - Error messages name the entry and its digest, never the URL.
+        type: str
+      size:
+        description:
+          - The blob's expected size in bytes. When given, a download of another size is refused, and an
+            interrupted download can be recognised as such.
+        type: int
+  dest:
+    description:
+      - The root directory of the OCI image layout. Blobs go to O(dest)C(/blobs/<algorithm>/<hex>).
+      - Missing directories are created with mode C(0755).
+    type: path
+    required: true
+  concurrency:
+    description:
+      - How many blobs are downloaded at once. Between 1 and 32.
+    type: int
+    default: 4
+  retries:
+    description:
+      - How many more times a blob is attempted after a connection error, a server error (5xx, 408, 429),
+        a cut transfer (resumed where it stopped) or content with the wrong digest (started over).
+      - Not after other client errors, such as an expired URL (403). Between 0 and 10.
+    type: int
+    default: 2
+  timeout:
+    description:
+      - The socket timeout of each request, in seconds; a transfer that stalls for longer is cut (and retried,
+        resuming where it stopped).
+    type: int
+    default: 30
+  headers:
+    description:
+      - Extra HTTP headers sent with every request, as a dict.
+      - A C(Range) header is set by the module when it resumes a download.
+    type: dict
+  validate_certs:
+    description:
+      - If V(false), SSL certificates are not validated. Use this only on personally controlled sites
+        using self-signed certificates.
+    type: bool
+    default: true
+  use_proxy:
+    description:
+      - If V(false), the proxy given by the C(http_proxy), C(https_proxy) and C(no_proxy) environment
+        variables of the target host is not used.
+    type: bool
+    default: true
+  client_cert:
+    description:
+      - PEM formatted certificate chain file for SSL client authentication.
+      - It can also hold the key, in which case O(client_key) is not needed.
+    type: path
+  client_key:
+    description:
+      - PEM formatted file with the private key for SSL client authentication.
+    type: path
+  ca_path:
+    description:
+      - PEM formatted file of CA certificates used to validate the server's certificate, instead of the
+        system's.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Nothing is written or created. Blobs already present are verified (read only); every other blob is
+        reported with the status C(would_fetch), and RV(changed) is V(true) when there is any.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - The file attribute options (O(mode), O(owner), O(group), ...) apply to every blob file, both
+    downloaded and already present. Without O(mode), blob files get mode C(0644).
+  - Content is stored as the server sends it, never decompressed (a digest is of the stored bytes), and
+    C(~/.netrc) is not used (a pre-signed URL carries its own authorization).
+  - Redirects are followed for the C(GET) requests the module makes.
+seealso:
+  - module: airgap.ecr.ecr_image_layers
+  - module: airgap.ecr.ecr_layer_url
+  - module: ansible.builtin.get_url
+  - name: OCI image layout specification
+    description: The directory layout the blobs are written into.
+    link: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.files
+"""
+
+EXAMPLES = r"""
+# The air-gap pattern: resolve the image once on the controller (it has AWS credentials),
+# then download its config and layers on every target host, which only needs to reach S3.
+- name: Carry an image to air-gapped hosts
+  hosts: airgapped
+  tasks:
+    - name: Resolve the image's config and layers, with their pre-signed URLs
+      airgap.ecr.ecr_image_layers:
+        repository: team/app
+        image_tag: "1.4.2"
+        platform: linux/amd64
+        region: eu-west-1
+      delegate_to: localhost
+      run_once: true
+      no_log: true  # the URLs are credentials until they expire
+      register: image
+
+    - name: Download every blob, verified, four at a time
+      airgap.ecr.blob_fetch:
+        blobs: "{{ [image.config] + image.layers | rejectattr('foreign') | list }}"
+        dest: /var/lib/images/team-app
+      no_log: true
+      register: fetched
+
+    - name: Show what was downloaded
+      ansible.builtin.debug:
+        msg: "{{ fetched.fetched }} blobs downloaded, {{ fetched.present }} already there, {{ fetched.bytes }} bytes"
+
+# Layers resolved by digest, more at once, through a proxy with a private CA.
+- name: Resolve the layer URLs
+  airgap.ecr.ecr_layer_url:
+    repository: team/app
+    digests: "{{ app_layer_digests }}"
+  delegate_to: localhost
+  run_once: true
+  no_log: true
+  register: resolved
+
+- name: Download them
+  airgap.ecr.blob_fetch:
+    blobs: "{{ resolved.layers }}"
+    dest: /srv/oci/team-app
+    concurrency: 8
+    retries: 4
+    timeout: 60
+    ca_path: /etc/pki/tls/certs/corporate-ca.pem
+    owner: root
+    group: images
+    mode: "0640"
+  environment:
+    https_proxy: http://proxy.internal:3128
+  no_log: true
+
+# Blobs already present need no URL: this checks them without downloading anything.
+- name: Verify blobs present in the layout
+  airgap.ecr.blob_fetch:
+    blobs:
+      - digest: sha256:4e07f3bd88fba1a3a2c58a4df2ea0e4b2b4e6e1a1c3fd0f1f2e3d4c5b6a79801
+        size: 32654
+    dest: /srv/oci/team-app
+  check_mode: true
+"""
+
+RETURN = r"""
+changed:
+  description: Whether any blob was downloaded (in check mode, would be downloaded), or any file attribute changed.
+  returned: always
+  type: bool
+blobs:
+  description: One entry for every distinct digest, in the order of first appearance in O(blobs).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    digest:
+      description: The blob's digest.
+      type: str
+      sample: "sha256:4e07f3bd88fba1a3a2c58a4df2ea0e4b2b4e6e1a1c3fd0f1f2e3d4c5b6a79801"
+    path:
+      description: The blob's final path, O(dest)C(/blobs/<algorithm>/<hex>).
+      type: str
+      sample: "/var/lib/images/team-app/blobs/sha256/4e07f3bd88fba1a3a2c58a4df2ea0e4b2b4e6e1a1c3fd0f1f2e3d4c5b6a79801"
+    status:
+      description:
+        - V(fetched) when it was downloaded and verified, V(present) when it was already there and verified,
+          V(would_fetch) in check mode when it would be downloaded, V(failed) when it could not be fetched
+          (the task then fails; see RV(failures)).
+      type: str
+      sample: fetched
+    bytes:
+      description: The bytes downloaded for this blob in this run (more than its size after retries, less after a resume).
+      type: int
+    size:
+      description: The blob's size in bytes; for V(would_fetch) and V(failed), the size given in O(blobs), or V(null).
+      type: int
+    seconds:
+      description: The time spent on this blob, in seconds.
+      type: float
+    resumed_from:
+      description: The byte offset from which the download that completed the blob was resumed, or 0.
+      type: int
+    replaced_corrupt:
+      description: Whether a file with the wrong content was found at the final path (and removed, except in check mode).
+      type: bool
+    error:
+      description: Why the blob could not be fetched.
+      type: str
+      returned: when its status is V(failed)
+fetched:
+  description: How many blobs were downloaded.
+  returned: always
+  type: int
+present:
+  description: How many blobs were already present, verified.
+  returned: always
+  type: int
+bytes:
+  description: The bytes downloaded in this run, over all blobs.
+  returned: always
+  type: int
+seconds:
+  description: The wall time of the downloads and verifications, in seconds.
+  returned: always
+  type: float
+throughput:
+  description: RV(bytes) divided by RV(seconds), in bytes per second.
+  returned: always
+  type: float
+failures:
+  description: Every blob that could not be fetched, and why.
+  returned: when some blobs failed
+  type: list
+  elements: dict
+  contains:
+    digest:
+      description: The blob's digest.
+      type: str
+    error:
+      description: Why it failed, without its URL.
+      type: str
+      sample: "the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): resolve a new URL ..."
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DEFAULT_CONCURRENCY
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DEFAULT_RETRIES
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DEFAULT_TIMEOUT
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import MAX_CONCURRENCY
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import MAX_RETRIES
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import STATUS_FETCHED
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import STATUS_PRESENT
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_urls
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import failure_message
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import fetch_blobs
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import normalize_blobs
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import url_opener
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_concurrency
+
+
+class BlobFetchModule(AnsibleModule):
+    """AnsibleModule that treats every URL inside ``blobs`` as a secret.
+
+    ``blobs`` is a free-form list of dicts (other modules' items are passed as they are), so
+    Ansible cannot mark its ``url`` values ``no_log`` by itself; they are added to the values
+    masked in the invocation log and in everything the module returns.
+    """
+
+    def _log_invocation(self):
+        self.no_log_values.update(blob_urls(self.params.get("blobs")))
+        super()._log_invocation()
+
+
+def validated_request(params):
+    """The blobs, concurrency and retries, checked; raises ValidationError."""
+    blobs = normalize_blobs(params["blobs"])
+    concurrency = validate_concurrency(params["concurrency"], maximum=MAX_CONCURRENCY)
+    if not 0 <= params["retries"] <= MAX_RETRIES:
+        raise ValidationError(f"retries {params['retries']!r} is out of range: it must be an integer from 0 to {MAX_RETRIES}")
+    if params["timeout"] < 1:
+        raise ValidationError(f"timeout {params['timeout']!r} is out of range: it must be at least 1 second")
+    return blobs, concurrency
+
+
+def set_file_attributes(module, result):
+    """Apply the file attribute options to every blob file; True when anything changed."""
+    changed = False
+    for blob in result["blobs"]:
+        if blob["status"] in (STATUS_FETCHED, STATUS_PRESENT):
+            file_args = module.load_file_common_arguments(module.params, path=blob["path"])
+            changed = module.set_fs_attributes_if_different(file_args, changed)
+    return changed
+
+
+def main():
+    argument_spec = dict(
+        blobs=dict(type="list", elements="dict", required=True),
+        dest=dict(type="path", required=True),
+        concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+        retries=dict(type="int", default=DEFAULT_RETRIES),
+        timeout=dict(type="int", default=DEFAULT_TIMEOUT),
+        headers=dict(type="dict"),
+        validate_certs=dict(type="bool", default=True),
+        use_proxy=dict(type="bool", default=True),
+        client_cert=dict(type="path"),
+        client_key=dict(type="path", no_log=False),
+        ca_path=dict(type="path"),
+    )
+    module = BlobFetchModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
+    module.no_log_values.update(blob_urls(module.params["blobs"]))
+
+    try:
+        blobs, concurrency = validated_request(module.params)
+        opener = url_opener(
+            timeout=module.params["timeout"],
+            validate_certs=module.params["validate_certs"],
+            use_proxy=module.params["use_proxy"],
+            headers=module.params["headers"],
+            client_cert=module.params["client_cert"],
+            client_key=module.params["client_key"],
+            ca_path=module.params["ca_path"],
+        )
+        result = fetch_blobs(opener, blobs, module.params["dest"], concurrency=concurrency, retries=module.params["retries"],
+                             check_mode=module.check_mode)
+    except ValidationError as e:
+        module.fail_json(msg=str(e))
+
+    result["changed"] = set_file_attributes(module, result) or result["changed"]
+    if result["failures"]:
+        module.fail_json(msg=failure_message(result["failures"], len(blobs)), **result)
+    del result["failures"]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
