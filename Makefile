@@ -15,7 +15,7 @@ export AIRGAP_BUILD := $(CURDIR)/$(BUILD)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages collection demo test units emulator-test sanity integration docs docs-check clean
+.PHONY: help setup system-packages collection demo test units emulator-test sanity integration docs docs-check clean bench
 
 help:
 	@echo "make demo   - start the local ECR emulator, resolve and download the demo image's layers into ./demo-out"
@@ -72,9 +72,32 @@ docs: setup
 docs-check: setup
 	tests/utils/docs.sh check
 
-test: units emulator-test sanity integration docs-check
+# The image_fetch role's molecule scenario (extensions/molecule/default), run from the collection
+# copy against the local ECR emulator: delegated driver on this machine, nothing from Galaxy.
+# Molecule has a venv of its own (tests/requirements-molecule.txt, same ansible-core and boto3
+# as .venv); the emulator runs with .venv's Python (moto). Molecule's working files go to
+# $(BUILD)/molecule, so build trees do not share them.
+MOLECULE_VENV := .venv-molecule
+.PHONY: molecule
+$(MOLECULE_VENV)/.stamp: tests/requirements-molecule.txt
+	$(PYTHON) -m venv $(MOLECULE_VENV)
+	$(MOLECULE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements-molecule.txt
+	touch $@
+
+molecule: setup system-packages $(MOLECULE_VENV)/.stamp
+	cd $(COLL) && PATH=$(CURDIR)/$(MOLECULE_VENV)/bin:$$PATH \
+	  MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/$(BUILD)/molecule \
+	  AIRGAP_EMULATOR_PYTHON=$(CURDIR)/$(PY) \
+	  molecule test --scenario-name default
+
+# Not part of `make test`: prints a table of medians and ratios (docs/performance.md) and fails only
+# when a target is missed. BENCH_QUICK=1 runs fewer repetitions, BENCH_LATENCY_MS changes the latency.
+bench: setup system-packages $(AWSCLI_VENV)/.stamp
+	AIRGAP_AWS_CLI=$(CURDIR)/$(AWSCLI_VENV)/bin/aws $(PY) benchmarks/bench.py
+
+test: units emulator-test sanity integration docs-check molecule
 	@echo "make test: all checks passed"
 
 clean:
 	-tests/utils/emulator.sh stop 2>/dev/null
-	rm -rf $(VENV) $(AWSCLI_VENV) $(BUILD) .cache demo-out tests/output $(EMULATOR_DIR)
+	rm -rf $(VENV) .venv-* $(BUILD) build-* .cache demo-out tests/output $(EMULATOR_DIR)
