@@ -18,7 +18,9 @@ author:
   - airgap.ecr maintainers (@airgap-ecr)
 options:
   _terms:
-    description: Layer (or config blob) digests, C(sha256:) followed by 64 lowercase hexadecimal characters.
+    description:
+      - Layer (or config blob) digests, C(sha256:) followed by 64 lowercase hexadecimal characters.
+      - A list given as a term is expanded.
     required: true
     type: list
     elements: str
@@ -78,12 +80,24 @@ from ansible_collections.airgap.ecr.plugins.module_utils.validation import valid
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_repository
 
 
+def flattened(terms):
+    """Terms with one level of lists expanded, so that a list variable can be given as one term."""
+    result = []
+    for term in terms:
+        if isinstance(term, (list, tuple)):
+            result.extend(term)
+        else:
+            result.append(term)
+    return result
+
+
 class LookupModule(AWSLookupBase):
     def run(self, terms, variables=None, **kwargs):
         super().run(terms, variables, **kwargs)
         try:
             repository = validate_repository(self.get_option("repository"))
             registry_id = validate_registry_id(self.get_option("registry_id"))
+            terms = flattened(terms)
             digests = unique_digests(terms, option="terms")
             concurrency = validate_concurrency(self.get_option("concurrency"), maximum=MAX_CONCURRENCY)
         except ValidationError as e:

@@ -152,7 +152,9 @@ def parse_manifest(text, media_type=None):
             raise ManifestError("the image manifest has no 'layers' list")
         parsed_layers = [_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
         for layer in parsed_layers:
-            layer["foreign"] = bool(layer.get("urls")) or layer["media_type"] in FOREIGN_LAYER_TYPES
+            # Foreign by media type only: OCI allows urls on any descriptor as extra locations of a
+            # blob that is in the registry too, and an air-gapped host may not reach those.
+            layer["foreign"] = layer["media_type"] in FOREIGN_LAYER_TYPES
         return {
             "kind": "image",
             "media_type": declared,

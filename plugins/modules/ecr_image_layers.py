@@ -18,8 +18,9 @@ description:
     Docker manifest list, the entry for O(platform) is selected, fetched, and verified against the digest
     the index gives for it.
   - Docker schema 1 manifests and other media types are rejected with a message saying so.
-  - Layers whose bytes live outside the registry (foreign or non-distributable layers, which carry
-    C(urls)) are returned, marked with RV(layers[].foreign), with their C(urls) and without a download URL.
+  - Layers whose bytes live outside the registry (foreign or non-distributable layers, by their media type)
+    are returned, marked with RV(layers[].foreign), with their C(urls) and without a download URL. Other
+    layers that list C(urls) as extra locations are resolved as usual.
   - Run it on the controller (C(delegate_to=localhost), C(run_once=true)); one resolution serves every host.
   - Download URLs are bearer credentials until they expire; set C(no_log=true) on tasks that register or
     use them.
@@ -115,7 +116,7 @@ EXAMPLES = r"""
 
 - name: Keep the manifest, byte for byte, so that it keeps its digest
   ansible.builtin.copy:
-    content: "{{ image.manifest }}"
+    content: "{{ image.manifest | string }}"  # "| string" keeps the exact text on every ansible-core
     dest: "/srv/images/blobs/{{ image.image_digest | replace(':', '/') }}"
     mode: "0644"
 
@@ -197,10 +198,10 @@ layers:
       description: When the URL stops working (ISO 8601, UTC), or V(null).
       type: str
     foreign:
-      description: Whether the layer's bytes live outside the registry (foreign or non-distributable layer).
+      description: Whether the layer's bytes live outside the registry (a foreign or non-distributable media type).
       type: bool
     urls:
-      description: For foreign layers, the URLs the manifest gives for the layer's bytes.
+      description: The URLs the manifest gives for the layer's bytes (for foreign layers, where they live).
       type: list
       elements: str
       returned: when the manifest gives them

@@ -77,7 +77,7 @@ EXAMPLES = r"""
 - name: Name the image in the layout and pack it for podman load
   airgap.ecr.oci_layout:
     dest: /srv/images/app
-    manifest: "{{ image.manifest }}"
+    manifest: "{{ image.manifest | string }}"  # "| string": Ansible must not parse the JSON text
     media_type: "{{ image.media_type }}"
     source_digest: "{{ image.image_digest }}"
     ref_name: "1.4.2"

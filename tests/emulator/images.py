@@ -47,6 +47,9 @@ CREATED = "2023-11-14T22:13:20Z"
 
 DEMO_REPOSITORY = "airgap/demo"
 DEMO_TAG = "1.0"
+DEMO_MULTI_TAG = "multi"
+# The platforms of airgap/demo:multi, in index order.
+DEMO_MULTI_PLATFORMS = ({"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64", "variant": "v8"})
 
 
 def sha256_digest(data):
@@ -269,3 +272,41 @@ def push_demo(client):
     """Push ``airgap/demo:1.0`` (Docker v2 schema 2); return what :func:`push_image` returns."""
     layers, config = demo_blobs()
     return push_image(client, DEMO_REPOSITORY, DEMO_TAG, layers, config, media_type="docker")
+
+
+def demo_multi_blobs():
+    """The images of ``airgap/demo:multi``: ``[(platform, layers, config)]`` in index order.
+
+    Each platform has its own config and two small layers (8 KiB and 16 KiB of content), none
+    shared with ``airgap/demo:1.0`` or with the other platform.
+    """
+    result = []
+    for number, platform in enumerate(DEMO_MULTI_PLATFORMS):
+        name = "-".join(platform[key] for key in ("os", "architecture", "variant") if platform.get(key))
+        seed = 100 + 10 * number
+        layers = [
+            make_layer(8 * 1024, seed + 1, files=[f"etc/airgap-demo/{name}.bin"], extra_files={"etc/airgap-demo/PLATFORM": f"{name}\n".encode()}),
+            make_layer(16 * 1024, seed + 2, files=[f"opt/airgap-demo/{name}/data.bin"]),
+        ]
+        config = make_config(layers, os=platform["os"], arch=platform["architecture"], variant=platform.get("variant"), cmd=["/opt/airgap-demo/run"])
+        result.append((platform, layers, config))
+    return result
+
+
+def push_demo_multi(client):
+    """Push ``airgap/demo:multi``: an OCI image index for linux/amd64 and linux/arm64/v8.
+
+    The two OCI images are pushed untagged (by digest) first, then the index under the tag.
+    Returns what :func:`push_manifest` returns for the index, plus ``"manifests"``: for each
+    platform what :func:`push_image` returns, plus ``"digest"`` and ``"platform"``.
+    """
+    children = []
+    for platform, layers, config in demo_multi_blobs():
+        child = push_image(client, DEMO_REPOSITORY, None, layers, config, media_type="oci")
+        child["digest"] = child["image_digest"]
+        child["platform"] = dict(platform)
+        children.append(child)
+    index, media_type = make_index(children, "oci")
+    result = push_manifest(client, DEMO_REPOSITORY, DEMO_MULTI_TAG, index, media_type)
+    result["manifests"] = children
+    return result

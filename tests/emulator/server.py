@@ -109,6 +109,9 @@ DEFAULT_FAULT_MESSAGES = {
     "ServiceUnavailable": "Service is unable to handle request.",
 }
 FLIP = bytes(255 - value for value in range(256))
+# Fault rules: the operations 'corrupt' and 'digest' act on (besides '*').
+CORRUPT_OPERATIONS = ("GetObject", "BatchGetImage")
+DIGEST_OPERATIONS = ("GetObject", "GetDownloadUrlForLayer", "BatchGetImage")
 SCHEMA1_MEDIA_TYPES = ("application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws")
 
 
@@ -313,6 +316,26 @@ def referenced_blobs(info, include_foreign=True):
     return blobs
 
 
+def fault_digest(operation, params):
+    """The digest an ECR request is about, for fault rules with a ``digest``."""
+    if operation == "GetDownloadUrlForLayer":
+        return params.get("layerDigest")
+    if operation == "BatchGetImage":
+        image_ids = params.get("imageIds")
+        if isinstance(image_ids, list) and image_ids and isinstance(image_ids[0], dict):
+            return image_ids[0].get("imageDigest")
+    return None
+
+
+def tampered_manifests(payload):
+    """A BatchGetImage answer whose manifests have a space added before their last '}': still JSON, not their digest."""
+    for image in payload.get("images", []):
+        text = image.get("imageManifest") or ""
+        end = text.rfind("}")
+        image["imageManifest"] = text[:end] + " " + text[end:] if end >= 0 else text + " "
+    return payload
+
+
 class RequestLog:
     """Thread-safe log of the API requests the emulator served (control requests excluded)."""
 
@@ -389,8 +412,12 @@ class FaultTable:
         digest = spec.get("digest")
         if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
             raise ValueError("'digest' must be a digest such as sha256:<hex>, or null")
-        if (corrupt or truncate is not None or digest is not None) and operation not in ("GetObject", "*"):
-            raise ValueError("'corrupt', 'truncate' and 'digest' apply to GetObject rules only")
+        if truncate is not None and operation not in ("GetObject", "*"):
+            raise ValueError("'truncate' applies to GetObject rules only")
+        if corrupt and operation not in CORRUPT_OPERATIONS + ("*",):
+            raise ValueError("'corrupt' applies to GetObject and BatchGetImage rules only")
+        if digest is not None and operation not in DIGEST_OPERATIONS + ("*",):
+            raise ValueError("'digest' applies to GetObject, GetDownloadUrlForLayer and BatchGetImage rules only")
         if not (code or latency or corrupt or truncate is not None):
             raise ValueError("a fault rule needs at least one of 'code', 'latency_ms', 'corrupt', 'truncate'")
         message = spec.get("message")
@@ -445,9 +472,9 @@ class FaultTable:
                     if rule["code"]:
                         plan.error = ApiError(rule["code"], rule["message"], rule["status"])
                         used = True
-                    elif is_object and (rule["corrupt"] or rule["truncate"] is not None):
+                    elif (rule["corrupt"] and operation in CORRUPT_OPERATIONS) or (is_object and rule["truncate"] is not None):
                         plan.corrupt = plan.corrupt or rule["corrupt"]
-                        if rule["truncate"] is not None:
+                        if is_object and rule["truncate"] is not None:
                             plan.truncate = rule["truncate"] if plan.truncate is None else min(plan.truncate, rule["truncate"])
                         used = True
                 if used and rule["remaining"] is not None:
@@ -696,14 +723,15 @@ class EmulatorApp:
             entry["params"] = {name: value for name, value in params.items() if name != "layerPartBlob"}
             if self.auth:
                 self._authenticate(request, body, operation, params)
-            plan = self.faults.take(operation)
+            plan = self.faults.take(operation, digest=fault_digest(operation, params))
             if plan.latency_ms:
                 time.sleep(plan.latency_ms / 1000.0)
             if plan.error is not None:
                 raise plan.error
             handler = self.ECR_HANDLERS.get(operation)
             if handler is not None:
-                response = ecr_response(handler(self, params))
+                payload = handler(self, params)
+                response = ecr_response(tampered_manifests(payload) if plan.corrupt else payload)
             else:
                 response = self._forward_ecr(request, body, operation, params)
         except ApiError as error:
@@ -1293,7 +1321,10 @@ class QuietRequestHandler(MotoRequestHandler):
 
 
 def seed_demo(app):
-    """Push airgap/demo:1.0 through the ECR API over HTTP, as a client would."""
+    """Push airgap/demo:1.0 and airgap/demo:multi through the ECR API over HTTP, as a client would.
+
+    Returns ``{tag: what images.push_demo / images.push_demo_multi returned}``.
+    """
     session = botocore.session.Session()
     client = session.create_client(
         "ecr",
@@ -1304,7 +1335,7 @@ def seed_demo(app):
         config=Config(retries={"total_max_attempts": 1}),
     )
     try:
-        return images.push_demo(client)
+        return {images.DEMO_TAG: images.push_demo(client), images.DEMO_MULTI_TAG: images.push_demo_multi(client)}
     finally:
         client.close()
 
@@ -1330,7 +1361,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description="Local Amazon ECR + S3 emulator (moto based) for the airgap.ecr tests.")
     parser.add_argument("--port-file", required=True, help="write the listening port here (atomically) once ready")
     parser.add_argument("--port", type=int, default=0, help="port to listen on, on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--seed-demo", action="store_true", help="push airgap/demo:1.0 before announcing the port")
+    parser.add_argument("--seed-demo", action="store_true", help="push airgap/demo:1.0 and airgap/demo:multi before announcing the port")
     parser.add_argument("--auth", action="store_true", help="verify SigV4 on every ECR request against the emulator's credentials")
     parser.add_argument("--region", default=DEFAULT_REGION, help="the registry's region (default %(default)s)")
     parser.add_argument("--url-ttl", type=int, default=DEFAULT_URL_TTL, help="lifetime in seconds of the pre-signed layer URLs (default %(default)s)")
@@ -1367,7 +1398,8 @@ def main(argv=None):
             pushed = seed_demo(app)
             app.log.clear()
             elapsed = time.monotonic() - started
-            print(f"seeded {images.DEMO_REPOSITORY}:{images.DEMO_TAG} {pushed['image_digest']} in {elapsed:.2f}s", file=sys.stderr, flush=True)
+            seeded = ", ".join(f"{images.DEMO_REPOSITORY}:{tag} {image['image_digest']}" for tag, image in pushed.items())
+            print(f"seeded {seeded} in {elapsed:.2f}s", file=sys.stderr, flush=True)
         write_port_file(args.port_file, server.server_port)
         print(f"airgap.ecr emulator listening on {app.endpoint} (region {args.region}, auth {'on' if args.auth else 'off'})", file=sys.stderr, flush=True)
         while not stop.wait(0.5):

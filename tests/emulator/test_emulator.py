@@ -29,6 +29,8 @@ NO_RETRY = Config(retries={"total_max_attempts": 1})
 ACCOUNT = "123456789012"
 BUCKET = f"ecr-layers-{ACCOUNT}-us-east-1"
 DEMO = images.DEMO_REPOSITORY
+# The digest of airgap/demo:1.0 as seeded since the emulator's first version.
+DEMO_DIGEST = "sha256:9f08c997471f656449e3fd301dfafd0ac3540ec6c66f4476608f06986c917218"
 
 
 def sha256(data):
@@ -173,6 +175,60 @@ def test_seeded_demo_is_deterministic(demo):
     assert parsed["rootfs"]["diff_ids"] == [images.diff_id(layer) for layer in layers]
 
 
+def test_seeded_demo_digest_is_stable(demo):
+    # The digest of airgap/demo:1.0 is part of the demo's contract: seeding more images must not change it.
+    assert demo["image_digest"] == DEMO_DIGEST
+
+
+def test_seeded_multi_platform_index(emu, ecr, demo):
+    seeded = [image for image in emu.images() if image["repository"] == DEMO and images.DEMO_MULTI_TAG in image["tags"]]
+    assert len(seeded) == 1, emu.images()
+    index = seeded[0]
+    assert index["media_type"] == images.OCI_INDEX
+    got = ecr.batch_get_image(repositoryName=DEMO, imageIds=[{"imageTag": images.DEMO_MULTI_TAG}])["images"][0]
+    text = got["imageManifest"].encode("utf-8")
+    assert sha256(text) == got["imageId"]["imageDigest"] == index["image_digest"]
+    assert got["imageManifestMediaType"] == images.OCI_INDEX
+    parsed = json.loads(text)
+    assert parsed["mediaType"] == images.OCI_INDEX and parsed["schemaVersion"] == 2
+    assert [entry["platform"] for entry in parsed["manifests"]] == [
+        {"os": "linux", "architecture": "amd64"},
+        {"os": "linux", "architecture": "arm64", "variant": "v8"},
+    ]
+    # Deterministic: the same bytes as images.py builds locally.
+    expected = []
+    for platform, layers, config in images.demo_multi_blobs():
+        manifest, media_type = images.make_manifest(layers, config, "oci")
+        expected.append({"digest": sha256(manifest), "size": len(manifest), "media_type": media_type, "platform": platform})
+    assert sha256(images.make_index(expected, "oci")[0]) == index["image_digest"]
+    by_digest = {image["image_digest"]: image for image in emu.images() if image["repository"] == DEMO}
+    seen_blobs = set()
+    for entry, (platform, layers, config) in zip(parsed["manifests"], images.demo_multi_blobs()):
+        assert entry["mediaType"] == images.OCI_MANIFEST
+        child = ecr.batch_get_image(repositoryName=DEMO, imageIds=[{"imageDigest": entry["digest"]}])["images"][0]
+        child_text = child["imageManifest"].encode("utf-8")
+        assert sha256(child_text) == entry["digest"] and len(child_text) == entry["size"]
+        assert child["imageManifestMediaType"] == images.OCI_MANIFEST
+        assert "tags" in by_digest[entry["digest"]] and not by_digest[entry["digest"]]["tags"]
+        child_manifest = json.loads(child_text)
+        blobs = [child_manifest["config"]] + child_manifest["layers"]
+        assert [blob["digest"] for blob in blobs] == [sha256(config)] + [sha256(layer) for layer in layers]
+        assert child_manifest["config"]["mediaType"] == images.OCI_CONFIG
+        assert {layer["mediaType"] for layer in child_manifest["layers"]} == {images.OCI_LAYER}
+        parsed_config = json.loads(config)
+        assert (parsed_config["os"], parsed_config["architecture"], parsed_config.get("variant")) == (
+            platform["os"], platform["architecture"], platform.get("variant")
+        ) == (entry["platform"]["os"], entry["platform"]["architecture"], entry["platform"].get("variant"))
+        for blob in blobs:
+            url = ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=blob["digest"])["downloadUrl"]
+            status, _headers, data = fetch(url)
+            assert status == 200 and len(data) == blob["size"] and sha256(data) == blob["digest"]
+            seen_blobs.add(blob["digest"])
+    # Every blob is its own: none shared between the platforms or with airgap/demo:1.0.
+    assert len(seen_blobs) == 6
+    assert not seen_blobs & {blob["digest"] for blob in demo_blobs(demo)}
+
+
 def test_aws_cli_and_curl_download_every_blob(emu, demo, aws_cli, tmp_path):
     for index, blob in enumerate(demo_blobs(demo)):
         for extra in ([], ["--registry-id", ACCOUNT]):
@@ -291,6 +347,25 @@ def test_push_is_verified(emu, ecr):
     with pytest.raises(ClientError) as exc:
         ecr.put_image(repositoryName="test/push", imageManifest=manifest.decode(), imageTag="x", imageDigest=sha256(b"other"))
     assert error_code(exc) == "ImageDigestDoesNotMatchException"
+
+
+def test_foreign_layer_need_not_be_uploaded(emu, ecr):
+    # A foreign layer's bytes live elsewhere (its urls): PutImage does not ask for them, as with ECR.
+    foreign = images.make_layer(3000, 81)
+    layer = images.make_layer(3000, 82)
+    config = images.make_config([foreign, layer])
+    images.ensure_repository(ecr, "test/foreign")
+    for blob in (layer, config):
+        images.push_blob(ecr, "test/foreign", blob)
+    manifest = json.loads(images.make_manifest([foreign, layer], config, "docker")[0])
+    manifest["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+    manifest["layers"][0]["urls"] = ["https://example.invalid/layer.tar.gz"]
+    text = json.dumps(manifest, indent=3)
+    pushed = images.push_manifest(ecr, "test/foreign", "1", text, images.DOCKER_MANIFEST)
+    assert pushed["image_digest"] == sha256(text.encode("utf-8"))
+    assert ecr.batch_get_image(repositoryName="test/foreign", imageIds=[{"imageTag": "1"}])["images"][0]["imageManifest"] == text
+    url = ecr.get_download_url_for_layer(repositoryName="test/foreign", layerDigest=sha256(layer))["downloadUrl"]
+    assert sha256(fetch(url)[2]) == sha256(layer)
 
 
 def test_any_signing_region_reaches_the_registry(emu, demo):
@@ -533,6 +608,33 @@ def test_get_object_faults(emu, ecr, demo):
     assert [entry["status"] for entry in log] == [200, 200, 200, 200, 200, 500, 200]
     assert log[-2]["error_code"] == "InternalError"
     assert log[0]["params"] == {"bucket": BUCKET, "key": f"{DEMO}/{first['digest']}"}
+
+
+def test_ecr_fault_rules_by_digest_and_tampered_manifests(emu, ecr, demo):
+    first, second = demo["layers"][0]["digest"], demo["layers"][1]["digest"]
+    emu.faults(operation="GetDownloadUrlForLayer", count=1, code="ThrottlingException", digest=first)
+    assert ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=second)["layerDigest"] == second
+    with pytest.raises(ClientError) as exc:
+        ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=first)
+    assert error_code(exc) == "ThrottlingException"
+    assert ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=first)["layerDigest"] == first
+
+    by_tag = [{"imageTag": images.DEMO_TAG}]
+    intact = ecr.batch_get_image(repositoryName=DEMO, imageIds=by_tag)["images"][0]["imageManifest"]
+    assert sha256(intact.encode("utf-8")) == demo["image_digest"]
+    emu.faults(operation="BatchGetImage", count=1, corrupt=True)
+    got = ecr.batch_get_image(repositoryName=DEMO, imageIds=by_tag)["images"][0]
+    assert got["imageId"]["imageDigest"] == demo["image_digest"] != sha256(got["imageManifest"].encode("utf-8"))
+    assert json.loads(got["imageManifest"]) == json.loads(intact) and len(got["imageManifest"]) == len(intact) + 1
+    assert ecr.batch_get_image(repositoryName=DEMO, imageIds=by_tag)["images"][0]["imageManifest"] == intact
+
+    emu.faults(operation="BatchGetImage", count=None, corrupt=True, digest=demo["image_digest"])
+    assert ecr.batch_get_image(repositoryName=DEMO, imageIds=by_tag)["images"][0]["imageManifest"] == intact
+    tampered = ecr.batch_get_image(repositoryName=DEMO, imageIds=[{"imageDigest": demo["image_digest"]}])["images"][0]["imageManifest"]
+    assert tampered != intact and json.loads(tampered) == json.loads(intact)
+    for rule in ({"operation": "BatchGetImage", "truncate": 10}, {"operation": "DescribeImages", "code": "X", "digest": first}):
+        status, body = harness.http_json(f"{emu.endpoint_url}/_emulator/faults", "POST", rule)
+        assert status == 400 and body["error"], rule
 
 
 def test_invalid_fault_rules_are_rejected(emu):

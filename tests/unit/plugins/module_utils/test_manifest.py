@@ -61,6 +61,12 @@ def test_foreign_layers_are_marked_with_their_urls():
     assert parsed["layers"][1]["foreign"] is False and "urls" not in parsed["layers"][1]
 
 
+def test_urls_on_an_ordinary_layer_do_not_make_it_foreign():
+    layers = [desc("application/vnd.oci.image.layer.v1.tar+gzip", "mirrored", 7, urls=["https://mirror.example.com/blob"])]
+    parsed = m.parse_manifest(image(m.OCI_MANIFEST, layers))
+    assert parsed["layers"][0]["foreign"] is False and parsed["layers"][0]["urls"] == ["https://mirror.example.com/blob"]
+
+
 @pytest.mark.parametrize("media_type", [m.OCI_INDEX, m.DOCKER_LIST])
 def test_indexes_select_the_platform(media_type):
     text = index([entry(AMD64, "a"), entry(ARM64_V8, "b"), entry(ARM_V7, "c")], media_type)
