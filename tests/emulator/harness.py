@@ -327,7 +327,7 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start a detached emulator and print its endpoint URL")
     start.add_argument("--dir", required=True, help="state directory (pid, port, server.log)")
-    start.add_argument("--seed-demo", action="store_true", help="push airgap/demo:1.0 at start")
+    start.add_argument("--seed-demo", action="store_true", help="push airgap/demo:1.0 and airgap/demo:multi at start")
     start.add_argument("--auth", action="store_true", help="verify SigV4 on ECR requests")
     start.add_argument("--region", default=DEFAULT_REGION)
     start.add_argument("--url-ttl", type=int, default=None)
