@@ -1,0 +1,219 @@
+# Copyright: Contributors to the airgap.ecr collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The benchmark groups. Each runs its contenders side by side: in every repetition each
+contender runs once, in an order rotated from one repetition to the next."""
+
+import os
+import shutil
+import statistics
+import time
+from collections import defaultdict
+
+from workload import BIG_IMAGE
+from workload import ECR_OPERATIONS
+from workload import FLEET_IMAGE
+from workload import LAYERS_IMAGE
+from workload import blob_bytes
+from workload import blob_digests
+from workload import set_latency
+
+from runners import CommandError
+
+DIGEST_COUNTS = (1, 10, 50)
+CONCURRENCIES = (1, 4, 8, 16)
+FLEET_SIZES = (1, 10, 50)
+# Forks for the fleet row: the machine has 2 cores; more forks only add contention.
+FLEET_FORKS = 10
+# Blobs curl fetches at once for the delivery floor, as many as the role downloads at once by default.
+FLOOR_PARALLEL = 4
+DELIVERY_SIZE = "500MB"
+
+
+def rotated(items, shift):
+    items = list(items)
+    shift %= len(items)
+    return items[shift:] + items[:shift]
+
+
+class Results:
+    """Samples by (group, contender, size); medians of their fields."""
+
+    def __init__(self):
+        self.samples = defaultdict(list)
+
+    def add(self, group, contender, size, sample):
+        self.samples[(group, contender, size)].append(sample)
+
+    def get(self, group, contender, size):
+        return self.samples.get((group, contender, size), [])
+
+    def median(self, group, contender, size, field="wall"):
+        values = [sample[field] for sample in self.get(group, contender, size) if sample.get(field) is not None]
+        return statistics.median(values) if values else None
+
+    def as_json(self):
+        return [
+            {"group": group, "contender": contender, "size": size, "samples": samples}
+            for (group, contender, size), samples in self.samples.items()
+        ]
+
+
+class Bench:
+    """What every group needs: the workload, a runner, the latency, where to log."""
+
+    def __init__(self, workload, runner, latency_ms, results, log, deadline=None):
+        self.workload = workload
+        self.runner = runner
+        self.latency_ms = latency_ms
+        self.results = results
+        self.log = log
+        self.deadline = deadline
+
+    def record(self, group, contender, size, sample):
+        """Keep a sample and show it; stop the whole run when it is past its deadline."""
+        self.results.add(group, contender, size, sample)
+        task = f", task {sample['task']:.2f} s" if sample.get("task") is not None else ""
+        self.log(f"  {group:<11} {contender:<16} {size!s:<6} wall {sample['wall']:7.2f} s{task}, {sample['ecr_calls']} ECR calls")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise CommandError("the benchmark ran past its time limit (--max-minutes); giving up")
+
+    def scratch_dir(self, name):
+        path = os.path.join(self.runner.work_dir, name)
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        return path
+
+
+# ---------------------------------------------------------------------- layer URLs (contenders 1 to 4)
+
+
+def layer_url_contenders(bench, repository):
+    runner = bench.runner
+    return {
+        "ours": lambda digests: runner.playbook("layer_urls.yml", {"repository": repository, "digests": digests}),
+        "loop": lambda digests: runner.playbook("layer_urls_loop.yml", {"repository": repository, "digests": digests}),
+        "aws_cli": lambda digests: runner.script("aws_cli_layer_urls.sh", repository, runner.write_lines("digests.txt", digests)),
+        "boto3_floor": lambda digests: runner.boto3_floor(repository, digests),
+    }
+
+
+def layer_urls(bench, reps):
+    """(1) one task with digests, (2) a loop, (3) the AWS CLI N times, (4) in-process boto3, for N digests."""
+    image = bench.workload.image(LAYERS_IMAGE)
+    digests = [layer["digest"] for layer in image["layers"]]
+
+    contenders = layer_url_contenders(bench, LAYERS_IMAGE.repository)
+    set_latency(bench.workload.emulator, bench.latency_ms)
+    for rep in range(reps):
+        for count in DIGEST_COUNTS:
+            for name in rotated(contenders, rep + count):
+                bench.record("layer_urls", name, count, contenders[name](digests[:count]))
+
+
+def concurrency(bench, reps):
+    """(1) at N=50 with concurrency 1, 4, 8 and 16."""
+    image = bench.workload.image(LAYERS_IMAGE)
+    digests = [layer["digest"] for layer in image["layers"]][:max(DIGEST_COUNTS)]
+    set_latency(bench.workload.emulator, bench.latency_ms)
+    for rep in range(reps):
+        for value in rotated(CONCURRENCIES, rep):
+            sample = bench.runner.playbook("layer_urls.yml", {"repository": LAYERS_IMAGE.repository, "digests": digests, "concurrency": value})
+            bench.record("concurrency", value, len(digests), sample)
+
+
+def peers(bench, reps):
+    """(1) at N=1 against amazon.aws modules of one task each, same playbook shape, same endpoint."""
+    image = bench.workload.image(LAYERS_IMAGE)
+    contenders = {
+        "ours": ("layer_urls.yml", {"repository": LAYERS_IMAGE.repository, "digests": [image["layers"][0]["digest"]]}),
+        "sts_assume_role": ("peer_sts_assume_role.yml", {}),
+        "aws_caller_info": ("peer_aws_caller_info.yml", {}),
+    }
+    set_latency(bench.workload.emulator, bench.latency_ms)
+    for rep in range(reps):
+        for name in rotated(contenders, rep):
+            playbook, variables = contenders[name]
+            bench.record("peers", name, 1, bench.runner.playbook(playbook, variables))
+
+
+# ---------------------------------------------------------------------- fleet (row 5)
+
+
+def write_inventory(bench, hosts):
+    return bench.runner.write_lines("inventory.ini", ["[fleet]"] + host_names(hosts))
+
+
+def host_names(hosts):
+    return [f"host{index:03d}" for index in range(1, hosts + 1)]
+
+
+def check_layouts(dest, hosts):
+    """Every host's destination must hold a complete layout (index.json is written last)."""
+    missing = [host for host in hosts if not os.path.exists(os.path.join(dest, host, "index.json"))]
+    if missing:
+        raise CommandError(f"image_fetch left no OCI layout for {', '.join(missing[:5])}")
+
+
+def fleet(bench, reps):
+    """The image_fetch role to H local hosts, one destination each: ECR calls per play and wall time."""
+    bench.workload.image(FLEET_IMAGE)
+    set_latency(bench.workload.emulator, bench.latency_ms, ECR_OPERATIONS)
+    variables = {"repository": FLEET_IMAGE.repository, "tag": FLEET_IMAGE.tag}
+    for rep in range(reps):
+        for hosts in rotated(FLEET_SIZES, rep):
+            dest = bench.scratch_dir("fleet")
+            inventory = write_inventory(bench, hosts)
+            sample = bench.runner.playbook("image_fetch.yml", dict(variables, dest=dest), inventory=inventory, forks=min(hosts, FLEET_FORKS))
+            check_layouts(dest, host_names(hosts))
+            shutil.rmtree(dest)
+            sample["forks"] = min(hosts, FLEET_FORKS)
+            bench.record("fleet", "image_fetch", hosts, sample)
+
+
+# ---------------------------------------------------------------------- delivery (row 6)
+
+
+def bytes_under(path):
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _dirs, names in os.walk(path) for name in names)
+
+
+def delivery_contenders(bench, pushed, urls):
+    runner = bench.runner
+    repository = BIG_IMAGE.repository
+    digests = blob_digests(pushed)
+    digests_file = runner.write_lines("big-digests.txt", digests)
+    common = {"repository": repository}
+    return {
+        "image_fetch": lambda dest: runner.playbook("image_fetch.yml", dict(common, tag=BIG_IMAGE.tag, dest=dest)),
+        "by_hand": lambda dest: runner.script("fetch_by_hand.sh", repository, digests_file, dest),
+        "hand_written": lambda dest: runner.playbook("hand_written.yml", dict(common, digests=digests, dest=dest)),
+        "curl_floor": lambda dest: runner.curl_floor(urls, dest, FLOOR_PARALLEL),
+    }
+
+
+def delivery(bench, reps):
+    """A 10-layer image of about 500 MB to one host: the role, a shell script, a hand-written playbook, curl."""
+    pushed = bench.workload.image(BIG_IMAGE)
+    total = blob_bytes(pushed)
+    set_latency(bench.workload.emulator, bench.latency_ms, ECR_OPERATIONS)
+    urls = bench.runner.resolve_urls(BIG_IMAGE.repository, blob_digests(pushed))
+    contenders = delivery_contenders(bench, pushed, urls)
+    # One unmeasured download first, so that every measured one finds the blobs equally warm.
+    contenders["curl_floor"](bench.scratch_dir("delivery"))
+    for rep in range(reps):
+        for name in rotated(contenders, rep):
+            dest = bench.scratch_dir("delivery")
+            sample = contenders[name](dest)
+            if bytes_under(dest) < total:
+                raise CommandError(f"{name} wrote {bytes_under(dest)} bytes, fewer than the {total} of the image")
+            shutil.rmtree(dest)
+            bench.record("delivery", name, DELIVERY_SIZE, sample)
+
+
+GROUPS = {
+    "layer_urls": layer_urls,
+    "concurrency": concurrency,
+    "peers": peers,
+    "fleet": fleet,
+    "delivery": delivery,
+}

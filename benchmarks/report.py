@@ -1,0 +1,265 @@
+# Copyright: Contributors to the airgap.ecr collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The table of medians and ratios, the targets, and the profile, as text and as Markdown."""
+
+import statistics
+from dataclasses import dataclass
+
+from groups import CONCURRENCIES
+from groups import DELIVERY_SIZE
+from groups import DIGEST_COUNTS
+from groups import FLEET_SIZES
+
+LAYER_CONTENDERS = (
+    ("ours", "(1) ecr_layer_url, one task with digests"),
+    ("loop", "(2) loop: over ecr_layer_url, one digest each"),
+    ("aws_cli", "(3) aws ecr get-download-url-for-layer, N runs"),
+    ("boto3_floor", "(4) floor: one boto3 client, N calls at once"),
+)
+PEER_CONTENDERS = (
+    ("ours", "(1) ecr_layer_url, digests of 1 (1 call)"),
+    ("sts_assume_role", "amazon.aws.sts_assume_role (1 call)"),
+    ("aws_caller_info", "amazon.aws.aws_caller_info (2 calls)"),
+)
+DELIVERY_CONTENDERS = (
+    ("image_fetch", "image_fetch role (ansible-playbook)"),
+    ("by_hand", "shell: aws CLI, curl, sha256sum per blob"),
+    ("hand_written", "playbook: ecr_layer_url, loop of get_url"),
+    ("curl_floor", "floor: curl, 4 at once, no verification"),
+)
+COLUMNS = ("contender", "size", "wall s", "task s", "API calls", "ratio wall", "ratio task")
+
+
+@dataclass
+class Row:
+    label: str
+    size: str = ""
+    wall: float = None
+    task: float = None
+    calls: float = None
+    ratio_wall: float = None
+    ratio_task: float = None
+    section: bool = False
+
+
+def _ratio(value, reference):
+    return value / reference if value is not None and reference else None
+
+
+def measured_row(results, key, label, size_label, reference_key):
+    """A row for ``key`` = (group, contender, size), with ratios to ``reference_key``."""
+    wall, task = results.median(*key), results.median(*key, field="task")
+    return Row(
+        label=label,
+        size=size_label,
+        wall=wall,
+        task=task,
+        calls=results.median(*key, field="api_calls"),
+        ratio_wall=_ratio(wall, results.median(*reference_key)),
+        ratio_task=_ratio(task, results.median(*reference_key, field="task")),
+    )
+
+
+def table_rows(results, latency_ms):
+    rows = [Row(f"Rows 1-4: layer URLs for N digests, {latency_ms} ms per API call; ratio = row / (1) at the same N", section=True)]
+    for count in DIGEST_COUNTS:
+        for name, label in LAYER_CONTENDERS:
+            rows.append(measured_row(results, ("layer_urls", name, count), label, f"N={count}", ("layer_urls", "ours", count)))
+    rows.append(Row("(1) at N=50 by concurrency; ratio = row / concurrency 8 (the default)", section=True))
+    for value in CONCURRENCIES:
+        rows.append(measured_row(results, ("concurrency", value, 50), f"(1) ecr_layer_url, concurrency {value}", "N=50", ("concurrency", 8, 50)))
+    rows.append(Row("(1) at N=1 against peer modules, same playbook shape and endpoint; ratio = row / (1)", section=True))
+    for name, label in PEER_CONTENDERS:
+        rows.append(measured_row(results, ("peers", name, 1), label, "N=1", ("peers", "ours", 1)))
+    rows.append(Row("Row 5: image_fetch to H local hosts (10 forks at most), 10 x 64 KiB layers; ratio = row / H=1", section=True))
+    for hosts in FLEET_SIZES:
+        rows.append(measured_row(results, ("fleet", "image_fetch", hosts), "image_fetch role", f"H={hosts}", ("fleet", "image_fetch", 1)))
+    rows.append(Row("Row 6: 10 layers, about 500 MB, to one host; blob downloads at loopback speed; ratio = row / role", section=True))
+    for name, label in DELIVERY_CONTENDERS:
+        rows.append(measured_row(results, ("delivery", name, DELIVERY_SIZE), label, DELIVERY_SIZE, ("delivery", "image_fetch", DELIVERY_SIZE)))
+    kept = [row for row in rows if row.section or row.wall is not None]
+    return [row for index, row in enumerate(kept) if not row.section or (index + 1 < len(kept) and not kept[index + 1].section)]
+
+
+def _number(value, digits=2, suffix=""):
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _cells(row):
+    return [
+        row.label,
+        row.size,
+        _number(row.wall),
+        _number(row.task),
+        _number(row.calls, 0),
+        _number(row.ratio_wall, 2, "x"),
+        _number(row.ratio_task, 2, "x"),
+    ]
+
+
+def text_table(rows):
+    widths = [max(len(COLUMNS[index]), *(len(_cells(row)[index]) for row in rows if not row.section)) for index in range(len(COLUMNS))]
+    lines = ["  ".join(name.ljust(width) for name, width in zip(COLUMNS, widths))]
+    for row in rows:
+        if row.section:
+            lines.append("")
+            lines.append(row.label)
+        else:
+            cells = _cells(row)
+            lines.append("  ".join(cell.ljust(width) if index < 2 else cell.rjust(width) for index, (cell, width) in enumerate(zip(cells, widths))))
+    return "\n".join(lines)
+
+
+def markdown_table(rows):
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(COLUMNS) - 2)) + "|"]
+    for row in rows:
+        if row.section:
+            lines.append(f"| **{row.label}** |" + " |" * (len(COLUMNS) - 1))
+        else:
+            lines.append("| " + " | ".join(_cells(row)) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- targets
+
+
+@dataclass
+class Target:
+    """``measured`` compared with ``limit`` by ``op`` ("<=" or ">="); None when not measured."""
+
+    name: str
+    text: str
+    op: str
+    limit: float
+    measured: float = None
+    basis: str = ""
+
+    @property
+    def ok(self):
+        if self.measured is None:
+            return None
+        return self.measured <= self.limit if self.op == "<=" else self.measured >= self.limit
+
+    @property
+    def verdict(self):
+        return {None: "not measured", True: "PASS", False: "MISS"}[self.ok]
+
+
+def least_favourable(target, candidates):
+    """Judge ``target`` on the measure (wall or task time) least favourable to airgap.ecr."""
+    candidates = [(basis, value) for basis, value in candidates if value is not None]
+    if not candidates:
+        return target
+    pick = max if target.op == "<=" else min
+    target.basis, target.measured = pick(candidates, key=lambda item: item[1])
+    return target
+
+
+def _ratios(results, numerator, denominator, fields=("wall", "task")):
+    return [(field, _ratio(results.median(*numerator, field=field), results.median(*denominator, field=field))) for field in fields]
+
+
+def targets(results):
+    ours = ("layer_urls", "ours")
+    role, by_hand, hand_written, floor = (("delivery", name, DELIVERY_SIZE) for name in ("image_fetch", "by_hand", "hand_written", "curl_floor"))
+    wall = ("wall",)
+    peer = ("peers", "ours", 1), ("peers", "sts_assume_role", 1)
+    return [
+        least_favourable(Target("T1", "(1) at N=50 / (1) at N=1", "<=", 1.5), _ratios(results, ours + (50,), ours + (1,))),
+        least_favourable(Target("T2", "(3) AWS CLI / (1), N=50", ">=", 10), _ratios(results, ("layer_urls", "aws_cli", 50), ours + (50,), wall)),
+        least_favourable(Target("T3", "(2) loop / (1), N=50", ">=", 10), _ratios(results, ("layer_urls", "loop", 50), ours + (50,))),
+        least_favourable(Target("T4", "(1) at N=1 / sts_assume_role (one-call peer)", "<=", 1.1), _ratios(results, *peer)),
+        fleet_target(results),
+        least_favourable(Target("T6a", "shell script / role, 500 MB", ">=", 2), _ratios(results, by_hand, role, wall)),
+        least_favourable(Target("T6b", "hand-written playbook / role, 500 MB", ">=", 2), _ratios(results, hand_written, role, wall)),
+        least_favourable(Target("T6c", "role / curl floor, 500 MB", "<=", 2), _ratios(results, role, floor, wall)),
+    ]
+
+
+def fleet_target(results):
+    """ECR calls per play must not grow with H: the most calls at any H over the calls at H=1."""
+    target = Target("T5", "ECR calls per play, most at any H / at H=1", "<=", 1.0)
+    calls = {hosts: results.median("fleet", "image_fetch", hosts, field="ecr_calls") for hosts in FLEET_SIZES}
+    if calls.get(1):
+        known = [value for value in calls.values() if value is not None]
+        target.measured = max(known) / calls[1]
+        target.basis = ", ".join(f"H={hosts}: {_number(value, 0)}" for hosts, value in calls.items() if value is not None)
+    return target
+
+
+def targets_text(found):
+    lines = []
+    for target in found:
+        measured = "-" if target.measured is None else f"{target.measured:.3f}x"
+        lines.append(f"{target.name:<4} {target.text:<48} {measured:>8} (need {target.op} {target.limit:g}x, {target.basis or 'n/a'})  {target.verdict}")
+    return "\n".join(lines)
+
+
+def targets_markdown(found):
+    lines = ["| target | measured | required | judged on | result |", "|---|---:|---:|---|---|"]
+    for target in found:
+        measured = "-" if target.measured is None else f"{target.measured:.3f}x"
+        lines.append(f"| {target.name} {target.text} | {measured} | {target.op} {target.limit:g}x | {target.basis or '-'} | {target.verdict} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- profile
+
+PROFILE_COLUMNS = ("module run", "task", "controller", "process", "start", "imports", "init", "client", "work", "exit", "imports by package")
+
+
+def profile_cells(name, stages, task):
+    """One profile line: seconds, with the controller's share (task - process) when the task time is known."""
+    split = stages["import_split"]
+    return [
+        name,
+        _number(task),
+        _number(task - stages["process"] if task is not None else None),
+        _number(stages["process"]),
+        _number(stages["python_start"] + stages["setup"]),
+        _number(stages["imports"]),
+        _number(stages["module_init"]),
+        _number(stages["client"]),
+        _number(stages["work"]),
+        _number(stages["exit"]),
+        ", ".join(f"{group} {seconds:.2f}" for group, seconds in split.items()),
+    ]
+
+
+def profile_text(profile, tasks):
+    rows = [profile_cells(name, stages, tasks.get(name)) for name, stages in profile.items()]
+    widths = [max(len(PROFILE_COLUMNS[index]), *(len(row[index]) for row in rows)) for index in range(len(PROFILE_COLUMNS))]
+    lines = ["  ".join(name.ljust(width) for name, width in zip(PROFILE_COLUMNS, widths))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def profile_markdown(profile, tasks):
+    lines = ["| " + " | ".join(PROFILE_COLUMNS) + " |", "|---|" + "---:|" * (len(PROFILE_COLUMNS) - 2) + "---|"]
+    lines += ["| " + " | ".join(profile_cells(name, stages, tasks.get(name))) + " |" for name, stages in profile.items()]
+    return "\n".join(lines)
+
+
+def action_task(samples, action):
+    """Median time of the longest task running ``action`` (e.g. airgap.ecr.blob_fetch) in playbook samples."""
+    times = [max((timing["seconds"] for timing in sample["tasks"] if timing.get("action") == action), default=None) for sample in samples]
+    times = [value for value in times if value is not None]
+    return statistics.median(times) if times else None
+
+
+def role_breakdown(samples, top=4):
+    """Where the role's wall time goes: ansible-playbook outside any task, then its slowest tasks (medians)."""
+    if not samples:
+        return []
+    per_task = {}
+    for sample in samples:
+        for timing in sample["tasks"]:
+            per_task.setdefault(timing["task"].split(" : ", 1)[-1], []).append(timing["seconds"])
+    medians = sorted(((statistics.median(values), name) for name, values in per_task.items()), reverse=True)
+    wall = statistics.median(sample["wall"] for sample in samples)
+    outside = statistics.median(sample["wall"] - sum(timing["seconds"] for timing in sample["tasks"]) for sample in samples)
+    lines = [("ansible-playbook start-up and end (outside any task)", outside)]
+    lines += [(name, seconds) for seconds, name in medians[:top]]
+    lines.append((f"the other {max(0, len(medians) - top)} tasks", sum(seconds for seconds, _name in medians[top:])))
+    lines.append(("whole run (wall)", wall))
+    return lines

@@ -1,0 +1,128 @@
+# Copyright: Contributors to the airgap.ecr collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How each contender is run and timed.
+
+Every contender is a fresh process (ansible-playbook, a shell script, curl), timed from its
+start to its exit ("wall"); for a playbook the bench_timer callback also gives the time of
+each task ("task"). The floor of the layer URL rows runs in this process.
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.config import Config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PLAYBOOKS = os.path.join(HERE, "playbooks")
+SCRIPTS = os.path.join(HERE, "scripts")
+# No single command may take longer than this; the benchmark then fails instead of hanging.
+COMMAND_TIMEOUT = 600
+
+
+class CommandError(RuntimeError):
+    """A benchmarked command failed: its result would mean nothing."""
+
+
+def run_timed(command, env, cwd, timeout=COMMAND_TIMEOUT):
+    """Run ``command``; return its wall time in seconds, or raise CommandError with its output."""
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr)[-4000:]
+        raise CommandError(f"{' '.join(command[:3])} ... exited with {result.returncode}:\n{output}")
+    return wall
+
+
+def read_timings(path):
+    """The ``{"task", "seconds"}`` lines the bench_timer callback wrote."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+class Runner:
+    """Runs the contenders against one emulator, in one work directory, with one environment."""
+
+    def __init__(self, workload, env, work_dir):
+        self.workload = workload
+        self.env = env
+        self.work_dir = work_dir
+        self.aws = os.environ.get("AIRGAP_AWS_CLI") or os.path.join(os.path.dirname(HERE), ".venv-awscli", "bin", "aws")
+        self._count = 0
+
+    def _scratch(self, name):
+        self._count += 1
+        return os.path.join(self.work_dir, f"{self._count:05d}-{name}")
+
+    def write_text(self, name, text):
+        """A new file in the work directory holding ``text``; its path."""
+        path = self._scratch(name)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+
+    def write_json(self, name, data):
+        return self.write_text(name, json.dumps(data))
+
+    def write_lines(self, name, lines):
+        return self.write_text(name, "".join(f"{line}\n" for line in lines))
+
+    def measure(self, command, env=None):
+        """Run ``command`` with a clean request log; return the sample (wall, ECR and API calls)."""
+        self.workload.emulator.clear_requests()
+        wall = run_timed(command, env or self.env, self.work_dir)
+        ecr, api = self.workload.ecr_calls()
+        return {"wall": wall, "ecr_calls": ecr, "api_calls": api}
+
+    def playbook(self, name, extra_vars, inventory="localhost,", forks=None, env=None):
+        """Run benchmarks/playbooks/``name``; the sample also has ``tasks`` (each task's time) and ``task``."""
+        timings = self._scratch("timings.jsonl")
+        env = dict(env or self.env, AIRGAP_BENCH_TIMINGS=timings)
+        if forks:
+            env["ANSIBLE_FORKS"] = str(forks)
+        variables = self.write_json("vars.json", dict(extra_vars, endpoint=self.workload.endpoint))
+        command = ["ansible-playbook", "-i", inventory, "-c", "local", "-e", f"@{variables}", os.path.join(PLAYBOOKS, name)]
+        sample = self.measure(command, env)
+        sample["tasks"] = read_timings(timings)
+        # The task time of a one-task playbook; a playbook of several tasks is judged on its wall time.
+        sample["task"] = sample["tasks"][0]["seconds"] if len(sample["tasks"]) == 1 else None
+        return sample
+
+    def script(self, name, *args):
+        """Run benchmarks/scripts/``name`` with the AWS CLI as its first argument."""
+        return self.measure([os.path.join(SCRIPTS, name), self.aws, self.workload.endpoint, *args])
+
+    def boto3_floor(self, repository, digests):
+        """One boto3 client in this process resolving every digest at once (client creation included)."""
+        self.workload.emulator.clear_requests()
+        started = time.perf_counter()
+        client = self.workload.ecr(config=Config(max_pool_connections=max(10, len(digests)), retries={"total_max_attempts": 1}))
+        with ThreadPoolExecutor(max_workers=len(digests)) as pool:
+            urls = list(pool.map(lambda digest: client.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"], digests))
+        wall = time.perf_counter() - started
+        if len(urls) != len(digests):
+            raise CommandError("the boto3 floor did not resolve every digest")
+        ecr, api = self.workload.ecr_calls()
+        return {"wall": wall, "ecr_calls": ecr, "api_calls": api}
+
+    def resolve_urls(self, repository, digests):
+        """Pre-signed URLs of ``digests``, resolved outside of any measurement."""
+        client = self.workload.ecr()
+        return [client.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"] for digest in digests]
+
+    def curl_floor(self, urls, dest, parallel):
+        """curl of already resolved URLs into ``dest``, ``parallel`` at a time, no verification."""
+        fd, config = tempfile.mkstemp(prefix="curl-", suffix=".conf", dir=self.work_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for index, url in enumerate(urls):
+                handle.write(f'url = "{url}"\noutput = "{os.path.join(dest, f"blob-{index:02d}")}"\n')
+        try:
+            return self.measure(["curl", "--fail", "--silent", "--show-error", "--parallel", "--parallel-max", str(parallel), "--config", config])
+        finally:
+            os.unlink(config)

@@ -1,0 +1,155 @@
+# Copyright: Contributors to the airgap.ecr collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the benchmarks run against: the emulator, its images, its latency, and the environment of every command.
+
+The images are deterministic (tests/emulator/images.py), pushed through the ECR API of the
+emulator the way a client pushes them:
+
+* ``bench/layers:50`` - 50 layers of 1 KiB, for the layer URL rows (N = 1, 10, 50 digests);
+* ``bench/fleet:10`` - 10 layers of 64 KiB, for the image_fetch fleet row;
+* ``bench/big:500mb`` - 10 layers of 50 MB of incompressible content (about 500 MB), for the delivery row.
+"""
+
+import gzip
+import os
+import sys
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "emulator"))
+import harness  # noqa: E402  pylint: disable=wrong-import-position
+import images  # noqa: E402  pylint: disable=wrong-import-position
+
+REGION = "us-east-1"
+# The ECR operations the contenders call; latency is injected on them (and, where no blob is
+# downloaded, on every API request, which also covers the STS and IAM calls of the peer modules).
+ECR_OPERATIONS = ("GetDownloadUrlForLayer", "BatchGetImage")
+# Blobs go up in parts of this size (real ECR wants at least 5 MiB).
+PUSH_CHUNK = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """An image to push: ``layers`` layers of ``layer_size`` bytes of content each."""
+
+    repository: str
+    tag: str
+    layers: int
+    layer_size: int
+    seed: int
+
+
+LAYERS_IMAGE = ImageSpec("bench/layers", "50", 50, 1024, 10000)
+FLEET_IMAGE = ImageSpec("bench/fleet", "10", 10, 64 * 1024, 20000)
+BIG_IMAGE = ImageSpec("bench/big", "500mb", 10, 50 * 1000 * 1000, 30000)
+
+
+def stored_layer(size, seed):
+    """A gzip'ed tar holding ``size`` incompressible bytes; stored (level 0), since random data would not shrink."""
+    content = images.pseudo_random_bytes(size, seed)
+    return gzip.compress(images.make_tar({f"bench/{seed}.bin": content}), compresslevel=0, mtime=0)
+
+
+def push(client, spec):
+    """Push ``spec``; return what images.push_image returns (digests and sizes)."""
+    layers = [stored_layer(spec.layer_size, spec.seed + index) for index in range(spec.layers)]
+    config = images.make_config(layers, os="linux", arch="amd64")
+    return images.push_image(client, spec.repository, spec.tag, layers, config, media_type="docker", chunk_size=PUSH_CHUNK)
+
+
+def blob_digests(pushed):
+    """The config digest, then the layer digests of a pushed image."""
+    return [pushed["config"]["digest"]] + [layer["digest"] for layer in pushed["layers"]]
+
+
+def blob_bytes(pushed):
+    return pushed["config"]["size"] + sum(layer["size"] for layer in pushed["layers"])
+
+
+def set_latency(emulator, latency_ms, operations=("*",)):
+    """Replace every fault rule by a latency of ``latency_ms`` on each of ``operations``."""
+    emulator.clear_faults()
+    if latency_ms:
+        for operation in operations:
+            emulator.faults(operation=operation, latency_ms=latency_ms)
+
+
+def api_calls(entries):
+    """``(ECR calls, all API calls)`` in request log entries; downloads through pre-signed URLs are not API calls."""
+    api = [entry for entry in entries if entry["operation"] not in ("GetObject", "HeadObject")]
+    return sum(1 for entry in api if entry["service"] == "ecr"), len(api)
+
+
+def command_env(work_dir):
+    """The environment of every benchmarked command: the emulator's credentials, no user configuration.
+
+    AWS and Ansible settings of the caller are left out (except the collections path), so
+    that a profile, a config file or ANSIBLE_KEEP_REMOTE_FILES cannot change the results.
+    """
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "ANSIBLE_", "BOTO_"))}
+    config = os.path.join(work_dir, "ansible.cfg")
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write("# airgap.ecr benchmarks: Ansible's defaults\n[defaults]\n")
+    env.update(
+        AWS_ACCESS_KEY_ID=harness.FULL_ACCESS["aws_access_key_id"],
+        AWS_SECRET_ACCESS_KEY=harness.FULL_ACCESS["aws_secret_access_key"],
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        ANSIBLE_COLLECTIONS_PATH=collections_path(),
+        ANSIBLE_CONFIG=config,
+        ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
+        ANSIBLE_CALLBACKS_ENABLED="bench_timer",
+        ANSIBLE_LOCAL_TEMP=os.path.join(work_dir, "ansible-local"),
+        ANSIBLE_REMOTE_TEMP=os.path.join(work_dir, "ansible-remote"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+    )
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "/usr/bin:/bin")])
+    return env
+
+
+def collections_path():
+    """Where ansible finds airgap.ecr and amazon.aws: the build tree of ``make setup``."""
+    configured = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("AIRGAP_BUILD")
+    if not configured:
+        raise SystemExit("ANSIBLE_COLLECTIONS_PATH is not set: run the benchmarks with `make bench`")
+    return configured
+
+
+class Workload:
+    """The emulator with the benchmark images, for the duration of a ``with`` block."""
+
+    def __init__(self, work_dir):
+        self.work_dir = work_dir
+        self.emulator = harness.Emulator(region=REGION, workdir=os.path.join(work_dir, "emulator"))
+        self.pushed = {}
+
+    def __enter__(self):
+        self.emulator.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.emulator.stop()
+
+    @property
+    def endpoint(self):
+        return self.emulator.endpoint_url
+
+    def ecr(self, **kwargs):
+        return self.emulator.client("ecr", **kwargs)
+
+    def image(self, spec):
+        """The pushed image ``spec`` (pushed on first use)."""
+        if spec not in self.pushed:
+            self.emulator.clear_faults()
+            self.pushed[spec] = push(self.ecr(), spec)
+            self.emulator.clear_requests()
+        return self.pushed[spec]
+
+    def ecr_calls(self, clear=True):
+        """``(ECR calls, all API calls)`` since the log was last cleared."""
+        return api_calls(self.emulator.requests(clear=clear))
