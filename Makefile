@@ -16,12 +16,16 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup system-packages collection demo test units emulator-test sanity integration docs docs-check clean bench
+.PHONY: reliability stress
 
 help:
-	@echo "make demo   - start the local ECR emulator, resolve and download the demo image's layers into ./demo-out"
-	@echo "make test   - unit, emulator, sanity, integration and docs checks (creates .venv)"
-	@echo "make docs   - render the plugin reference into docs/ from the plugins' own documentation"
-	@echo "make clean  - remove .venv, build trees and outputs"
+	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
+	@echo "make test        - units, emulator, sanity, integration, docs check, molecule and reliability suites (creates .venv)"
+	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
+	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
+	@echo "make docs        - render docs/reference/ from the plugins' own documentation"
+	@echo "make clean       - remove the virtual environments, build trees and outputs"
+	@echo "BUILD=build-x    - use another build tree (default build/), so that runs do not share one"
 
 $(VENV)/.stamp: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -95,7 +99,17 @@ molecule: setup system-packages $(MOLECULE_VENV)/.stamp
 bench: setup system-packages $(AWSCLI_VENV)/.stamp
 	AIRGAP_AWS_CLI=$(CURDIR)/$(AWSCLI_VENV)/bin/aws $(PY) benchmarks/bench.py
 
-test: units emulator-test sanity integration docs-check molecule
+# Faults, bad input, credentials, integrity, URL expiry, check mode and interrupted runs, against the
+# emulator (tests/reliability/, docs/reliability.md). `make stress` runs the same suites scaled up
+# (STRESS=1) and prints the figures, also written to $(BUILD)/reliability-figures.json.
+reliability: setup system-packages
+	cd $(COLL) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/reliability
+
+stress: setup system-packages
+	cd $(COLL) && STRESS=1 RELIABILITY_FIGURES=$(CURDIR)/$(BUILD)/reliability-figures.json PYTHONPATH=$(CURDIR)/$(BUILD) \
+	  $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=0 tests/reliability
+
+test: units emulator-test sanity integration docs-check molecule reliability
 	@echo "make test: all checks passed"
 
 clean:

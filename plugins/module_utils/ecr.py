@@ -10,6 +10,7 @@ plain values, so that it can be tested without Ansible.
 """
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import wraps
 
 try:
     import botocore.config
@@ -152,6 +153,27 @@ class ECRError(Exception):
         self.known = known
 
 
+def per_call_retry(func):
+    """amazon.aws's jittered backoff, with a backoff schedule of its own for every call.
+
+    One ``AWSRetry.jittered_backoff()`` decorator shares a single backoff iterator between
+    all the calls it wraps; with requests in flight on several threads their delays would
+    compound. A fresh decorator per call keeps each request to 1, 2, 4, 8, 8 s at most.
+    """
+
+    @wraps(func)
+    def retrying(*args, **kwargs):
+        decorator = AWSRetry.jittered_backoff(
+            retries=ATTEMPTS,
+            delay=RETRY_DELAY,
+            max_delay=RETRY_MAX_DELAY,
+            catch_extra_error_codes=RETRY_ERROR_CODES,
+        )
+        return decorator(func)(*args, **kwargs)
+
+    return retrying
+
+
 def ecr_client(module, concurrency=DEFAULT_CONCURRENCY):
     """An ECR client from the module's AWS options, retrying throttling and 5xx with jittered backoff.
 
@@ -163,13 +185,7 @@ def ecr_client(module, concurrency=DEFAULT_CONCURRENCY):
         retries={"total_max_attempts": 1},
         max_pool_connections=max(10, concurrency),
     )
-    retry_decorator = AWSRetry.jittered_backoff(
-        retries=ATTEMPTS,
-        delay=RETRY_DELAY,
-        max_delay=RETRY_MAX_DELAY,
-        catch_extra_error_codes=RETRY_ERROR_CODES,
-    )
-    return module.client("ecr", retry_decorator=retry_decorator, config=config)
+    return module.client("ecr", retry_decorator=per_call_retry, config=config)
 
 
 def _error_of(exception):

@@ -64,7 +64,7 @@ def verify_digest(text, expected, what="manifest"):
 def parse_platform(text):
     """``os/architecture[/variant]`` -> ``{"os", "architecture", "variant"}`` (variant may be None)."""
     parts = text.split("/") if isinstance(text, str) else []
-    if len(parts) not in (2, 3) or not all(_PLATFORM_PART_RE.match(part) for part in parts):
+    if len(parts) not in (2, 3) or not all(_PLATFORM_PART_RE.fullmatch(part) for part in parts):
         raise ManifestError(
             f"platform {text!r} is not of the form os/architecture[/variant] in lowercase, "
             "for example 'linux/amd64' or 'linux/arm64/v8'"

@@ -17,7 +17,8 @@ import re
 
 REPOSITORY_NAME_MIN = 2
 REPOSITORY_NAME_MAX = 256
-# The ECR API model's RepositoryName pattern, anchored.
+# The ECR API model's RepositoryName pattern. Every pattern here is applied with fullmatch:
+# "$" would also accept a trailing newline.
 REPOSITORY_NAME_RE = re.compile(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
 REGISTRY_ID_RE = re.compile(r"^[0-9]{12}$")
 # The ECR API model's LayerDigest pattern, anchored.
@@ -41,7 +42,7 @@ def validate_repository(name):
             f"repository {name!r} is {len(name)} characters long; ECR repository names are "
             f"{REPOSITORY_NAME_MIN} to {REPOSITORY_NAME_MAX} characters"
         )
-    if not REPOSITORY_NAME_RE.match(name):
+    if not REPOSITORY_NAME_RE.fullmatch(name):
         raise ValidationError(
             f"repository {name!r} is not a valid ECR repository name: use lowercase letters and digits, "
             "separated by '.', '_', '__' or '-' within a component and by '/' between components "
@@ -54,7 +55,7 @@ def validate_registry_id(registry_id):
     """Return ``registry_id`` (or None) if it is a 12-digit account id, else raise ValidationError."""
     if registry_id is None:
         return None
-    if not isinstance(registry_id, str) or not REGISTRY_ID_RE.match(registry_id):
+    if not isinstance(registry_id, str) or not REGISTRY_ID_RE.fullmatch(registry_id):
         raise ValidationError(
             f"registry_id {registry_id!r} is not a registry id: it must be the 12-digit AWS account id "
             "that owns the registry, for example '123456789012' (quote it in YAML so it stays a string)"
@@ -66,7 +67,7 @@ def validate_digest(digest, option="digest"):
     """Return ``digest`` if it is a well-formed content digest, else raise ValidationError."""
     if not isinstance(digest, str):
         raise ValidationError(f"{option} must be a string of the form 'sha256:<64 hex>', got {digest!r}")
-    if not DIGEST_RE.match(digest):
+    if not DIGEST_RE.fullmatch(digest):
         raise ValidationError(
             f"{option} {digest!r} is not a digest: expected 'algorithm:hex', for example 'sha256:' followed by "
             "64 lowercase hexadecimal characters"
@@ -78,7 +79,7 @@ def validate_digest(digest, option="digest"):
             f"{option} {digest!r} uses the algorithm {algorithm!r}; supported algorithms are "
             + ", ".join(sorted(DIGEST_HEX_LENGTHS))
         )
-    if len(encoded) != expected_length or not LOWER_HEX_RE.match(encoded):
+    if len(encoded) != expected_length or not LOWER_HEX_RE.fullmatch(encoded):
         raise ValidationError(
             f"{option} {digest!r} is not a valid {algorithm} digest: after '{algorithm}:' it must have exactly "
             f"{expected_length} lowercase hexadecimal characters (it has {len(encoded)})"
@@ -88,7 +89,7 @@ def validate_digest(digest, option="digest"):
 
 def validate_image_tag(tag, option="image_tag"):
     """Return ``tag`` if it is a valid image tag, else raise ValidationError."""
-    if not isinstance(tag, str) or not IMAGE_TAG_RE.match(tag):
+    if not isinstance(tag, str) or not IMAGE_TAG_RE.fullmatch(tag):
         raise ValidationError(
             f"{option} {tag!r} is not a valid tag: 1 to 300 letters, digits, '_', '.' or '-', not starting with "
             "'.' or '-' (give the tag alone, without the repository or a digest)"

@@ -195,3 +195,40 @@ def test_transport_errors_are_explained(exception, code, fragment):
         get_layer_url(Broken(), REPO, D1)
     assert e.value.code == code and e.value.known
     assert fragment in describe_failures([e.value], REPO, 1)
+
+
+def test_each_call_has_its_own_backoff_schedule(monkeypatch):
+    """Concurrent requests must not compound each other's delays (one shared iterator would)."""
+    sleeps = {}
+    lock = threading.Lock()
+
+    def record(seconds):
+        with lock:
+            sleeps.setdefault(threading.get_ident(), []).append(seconds)
+
+    monkeypatch.setattr("ansible_collections.amazon.aws.plugins.module_utils.cloud.time.sleep", record)
+    barrier = threading.Barrier(8)
+
+    def flaky():
+        failures = {"left": 3}
+
+        def call():
+            barrier.wait() if failures["left"] == 3 else None
+            if failures["left"]:
+                failures["left"] -= 1
+                raise _client_error("ThrottlingException")
+            return "ok"
+
+        return call
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(ecr.per_call_retry(flaky())())) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["ok"] * 8
+    assert len(sleeps) == 8
+    for schedule in sleeps.values():
+        assert len(schedule) == 3
+        assert all(0 <= seconds <= bound for seconds, bound in zip(schedule, [1, 2, 4]))

@@ -33,6 +33,7 @@ def test_valid_repository_names(name):
         ("app_", "not a valid ECR repository name"),
         ("a___b", "not a valid ECR repository name"),
         ("team app", "not a valid ECR repository name"),
+        ("team/app\n", "not a valid ECR repository name"),
     ],
 )
 def test_invalid_repository_names_name_the_value_and_rule(name, fragment):
@@ -45,7 +46,7 @@ def test_invalid_repository_names_name_the_value_and_rule(name, fragment):
 def test_registry_id():
     assert validate_registry_id(None) is None
     assert validate_registry_id("123456789012") == "123456789012"
-    for bad in ["12345678901", "1234567890123", "12345678901a", " 123456789012", 123456789012]:
+    for bad in ["12345678901", "1234567890123", "12345678901a", " 123456789012", "123456789012\n", 123456789012]:
         with pytest.raises(ValidationError, match="12-digit"):
             validate_registry_id(bad)
 
@@ -67,6 +68,7 @@ def test_valid_digests(digest):
         ("md5:" + "ab" * 16, "supported algorithms are sha256, sha512"),
         ("sha256:" + "zz" * 32, "not a digest"),
         ("sha256 :" + "ab" * 32, "not a digest"),
+        ("sha256:" + "ab" * 32 + "\n", "not a digest"),
     ],
 )
 def test_invalid_digests_name_the_value_and_rule(digest, fragment):
