@@ -20,6 +20,7 @@ its ``.partial``, and the next attempt (in this run or the next) resumes it with
 A download URL is a bearer credential: no message produced here contains one.
 """
 
+import fcntl
 import hashlib
 import os
 import re
@@ -27,6 +28,7 @@ import threading
 import time
 import urllib.error
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.client import HTTPException
 from urllib.parse import urlsplit
 
@@ -354,20 +356,55 @@ class BlobFetch:
     def run(self):
         started = time.monotonic()
         try:
-            present_size = self.check_present()
-            if present_size is not None:
-                return self.result(STATUS_PRESENT, present_size, started)
             if self.check_mode:
-                return self.result(STATUS_WOULD_FETCH, self.expected_size, started)
-            if not self.url:
-                raise BlobError("it is not present in dest and no url was given for it")
-            size = self.download()
-            return self.result(STATUS_FETCHED, size, started)
+                present_size = self.check_present()
+                status = STATUS_WOULD_FETCH if present_size is None else STATUS_PRESENT
+                return self.result(status, self.expected_size if present_size is None else present_size, started)
+            with self.locked():
+                present_size = self.check_present()
+                if present_size is not None:
+                    return self.result(STATUS_PRESENT, present_size, started)
+                if not self.url:
+                    raise BlobError("it is not present in dest and no url was given for it")
+                size = self.download()
+                return self.result(STATUS_FETCHED, size, started)
         except BlobError as e:
             return self.result(STATUS_FAILED, self.expected_size, started, error=scrub(e, [self.url]))
         except OSError as e:
             # Local file system errors (permissions, space): not worth a retry.
             return self.result(STATUS_FAILED, self.expected_size, started, error=scrub(f"{type(e).__name__}: {e}", [self.url]))
+
+    @contextmanager
+    def locked(self):
+        """Hold an exclusive lock on this blob in ``dest`` (``.<hex>.lock``) for the whole fetch.
+
+        Another run fetching the same blob into the same layout at the same time (a second
+        play, or a module left running by an interrupted one) waits here instead of sharing
+        the ``.partial``; once it gets the lock it finds the blob present. The lock file is
+        removed by its holder; a waiter that locked a file already removed tries again.
+        """
+        directory = os.path.dirname(self.path)
+        ensure_dir(directory)
+        lock_path = os.path.join(directory, f".{self.encoded}.lock")
+        while True:
+            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    current = os.stat(lock_path).st_ino == os.fstat(handle).st_ino
+                except FileNotFoundError:
+                    current = False
+            except BaseException:
+                os.close(handle)
+                raise
+            if current:
+                break
+            os.close(handle)
+        try:
+            yield
+        finally:
+            _remove(lock_path)
+            os.close(handle)
 
     def check_present(self):
         """The size of a verified blob at the final path, or None (a wrong one is removed, except in check mode)."""
