@@ -356,13 +356,16 @@ class BlobFetch:
     def run(self):
         started = time.monotonic()
         try:
+            # A blob already in place is verified without taking the lock: a run with nothing to
+            # fetch does not touch the layout, not even a directory's modification time.
+            present_size = self.check_present()
+            if present_size is not None:
+                return self.result(STATUS_PRESENT, present_size, started)
             if self.check_mode:
-                present_size = self.check_present()
-                status = STATUS_WOULD_FETCH if present_size is None else STATUS_PRESENT
-                return self.result(status, self.expected_size if present_size is None else present_size, started)
+                return self.result(STATUS_WOULD_FETCH, self.expected_size, started)
             with self.locked():
                 present_size = self.check_present()
-                if present_size is not None:
+                if present_size is not None:  # another run fetched it while this one waited
                     return self.result(STATUS_PRESENT, present_size, started)
                 if not self.url:
                     raise BlobError("it is not present in dest and no url was given for it")
