@@ -91,10 +91,6 @@ KNOWN_ERRORS = {
         "invalid parameter",
         "ECR rejected the request's parameters (repository '{repository}', {registry}).",
     ),
-    "ValidationException": (
-        "invalid parameter",
-        "ECR rejected the request's parameters (repository '{repository}', {registry}).",
-    ),
     "AccessDeniedException": (
         "access denied",
         "the caller is not allowed to call {action} on repository '{repository}' in {registry}. Grant {action} on "
@@ -105,16 +101,7 @@ KNOWN_ERRORS = {
         "unknown credentials",
         "AWS does not recognise the access key id (or session token): " + CREDENTIAL_HINT + ".",
     ),
-    "InvalidClientTokenId": (
-        "unknown credentials",
-        "AWS does not recognise the access key id (or session token): " + CREDENTIAL_HINT + ".",
-    ),
     "InvalidSignatureException": (
-        "wrong secret key",
-        "the request signature does not match: the secret key does not belong to the access key id, or the clock "
-        "of the controller is wrong; " + CREDENTIAL_HINT + ".",
-    ),
-    "SignatureDoesNotMatch": (
         "wrong secret key",
         "the request signature does not match: the secret key does not belong to the access key id, or the clock "
         "of the controller is wrong; " + CREDENTIAL_HINT + ".",
@@ -124,17 +111,20 @@ KNOWN_ERRORS = {
         "the session token has expired: refresh the temporary credentials (for example 'aws sso login' or a new "
         "assume-role session) and run again.",
     ),
-    "ExpiredToken": (
-        "expired credentials",
-        "the session token has expired: refresh the temporary credentials (for example 'aws sso login' or a new "
-        "assume-role session) and run again.",
-    ),
     "MissingAuthenticationTokenException": (
         "unsigned request",
         "the endpoint received a request without credentials: " + CREDENTIAL_HINT + ".",
     ),
 }
-KNOWN_ERRORS["AccessDenied"] = KNOWN_ERRORS["AccessDeniedException"]
+# Other services' (and older endpoints') names for the same errors.
+for _alias, _code in (
+    ("AccessDenied", "AccessDeniedException"),
+    ("ValidationException", "InvalidParameterException"),
+    ("InvalidClientTokenId", "UnrecognizedClientException"),
+    ("SignatureDoesNotMatch", "InvalidSignatureException"),
+    ("ExpiredToken", "ExpiredTokenException"),
+):
+    KNOWN_ERRORS[_alias] = KNOWN_ERRORS[_code]
 
 
 class ECRError(Exception):

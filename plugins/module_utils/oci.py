@@ -34,12 +34,6 @@ DOCKER_TO_OCI = {
 }
 
 
-def blob_path(root, digest):
-    """``<root>/blobs/<algorithm>/<hex>``."""
-    algorithm, encoded = digest.split(":", 1)
-    return os.path.join(root, "blobs", algorithm, encoded)
-
-
 def _oci_descriptor(descriptor, where):
     media_type = descriptor.get("mediaType")
     if media_type not in DOCKER_TO_OCI:

@@ -123,6 +123,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import digest_of
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_manifest
@@ -131,7 +132,6 @@ from ansible_collections.airgap.ecr.plugins.module_utils.oci import INDEX_FILE
 from ansible_collections.airgap.ecr.plugins.module_utils.oci import OCI_LAYOUT_CONTENT
 from ansible_collections.airgap.ecr.plugins.module_utils.oci import OCI_LAYOUT_FILE
 from ansible_collections.airgap.ecr.plugins.module_utils.oci import archive_matches
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import blob_path
 from ansible_collections.airgap.ecr.plugins.module_utils.oci import index_entry
 from ansible_collections.airgap.ecr.plugins.module_utils.oci import merged_index
 from ansible_collections.airgap.ecr.plugins.module_utils.oci import to_oci_manifest
@@ -196,14 +196,15 @@ def main():
         if params["source_digest"] is not None:
             validate_digest(params["source_digest"], option="source_digest")
         platform = parse_platform(params["platform"]) if params["platform"] else None
+        source = parse_manifest(params["manifest"], params["media_type"])
         text, media_type = to_oci_manifest(params["manifest"], params["media_type"])
-        parsed = parse_manifest(text, media_type)
     except (ValidationError, ManifestError) as e:
         module.fail_json(msg=str(e))
     if platform and not platform["variant"]:
         platform.pop("variant")
 
-    missing = missing_blobs(dest, parsed)
+    # Conversion keeps every blob (digest, size, foreign or not), so the source's list serves.
+    missing = missing_blobs(dest, source)
     if missing and not module.check_mode:  # in check mode, blob_fetch has not written them either
         module.fail_json(
             msg=f"the layout at {dest} lacks blobs the manifest needs (fetch them first, with airgap.ecr.blob_fetch): " + ", ".join(missing),
@@ -211,8 +212,7 @@ def main():
         )
 
     source_digest = params["source_digest"] or digest_of(params["manifest"])
-    source_media_type = parse_manifest(params["manifest"], params["media_type"])["media_type"]
-    entry = index_entry(text, media_type, params["ref_name"], platform, source_digest, source_media_type)
+    entry = index_entry(text, media_type, params["ref_name"], platform, source_digest, source["media_type"])
     index_path = os.path.join(dest, INDEX_FILE)
     planned = [
         (blob_path(dest, entry["digest"]), text),

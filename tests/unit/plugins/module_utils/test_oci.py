@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.airgap.ecr.plugins.module_utils import manifest as m
 from ansible_collections.airgap.ecr.plugins.module_utils import oci
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
 
 
@@ -92,7 +93,7 @@ def test_merged_index_replaces_the_same_name_and_keeps_others():
 
 def make_layout(root):
     for data in (CONFIG, LAYER):
-        path = oci.blob_path(root, sha(data))
+        path = blob_path(root, sha(data))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as handle:
             handle.write(data)

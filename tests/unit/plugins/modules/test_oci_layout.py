@@ -12,6 +12,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.airgap.ecr.plugins.module_utils import oci
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
 from ansible_collections.airgap.ecr.plugins.modules.oci_layout import main
 
 CONFIG = b'{"architecture": "arm64", "os": "linux", "variant": "v8"}'
@@ -53,7 +54,7 @@ def tree(root):
 def layout_fixture(tmp_path):
     root = tmp_path / "layout"
     for data in (CONFIG, LAYER):
-        path = oci.blob_path(str(root), sha(data))
+        path = blob_path(str(root), sha(data))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as handle:
             handle.write(data)
@@ -70,7 +71,7 @@ def test_writes_a_complete_layout_then_changes_nothing(capsys, layout, tmp_path)
     assert entry["digest"] == result["manifest_digest"]
     assert entry["platform"] == {"os": "linux", "architecture": "arm64", "variant": "v8"}
     assert entry["annotations"][oci.SOURCE_DIGEST] == sha(DOCKER.encode())
-    with open(oci.blob_path(layout, entry["digest"]), "rb") as handle:
+    with open(blob_path(layout, entry["digest"]), "rb") as handle:
         assert sha(handle.read()) == entry["digest"]
     assert json.load(open(os.path.join(layout, "oci-layout"), encoding="utf-8")) == {"imageLayoutVersion": "1.0.0"}
     assert result["files"][-1] == archive and result["files"][-2].endswith("index.json")
