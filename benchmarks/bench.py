@@ -47,6 +47,9 @@ def parse_args(argv):
                         help="fewer repetitions (also BENCH_QUICK=1)")
     parser.add_argument("--latency-ms", type=int, default=int(os.environ.get("BENCH_LATENCY_MS", "50")),
                         help="latency added to every API call (default 50, or BENCH_LATENCY_MS)")
+    parser.add_argument("--s3-rate", type=float, default=float(os.environ.get("BENCH_S3_RATE", groups.S3_CONNECTION_RATE_MB)),
+                        help="throughput of each blob download connection in the delivery row, in MB/s; 0 for loopback speed "
+                             f"(default {groups.S3_CONNECTION_RATE_MB:g}, or BENCH_S3_RATE)")
     parser.add_argument("--groups", default=os.environ.get("BENCH_GROUPS") or ",".join(REPS),
                         help="comma-separated groups to run (default: all, or BENCH_GROUPS): " + ", ".join(REPS))
     parser.add_argument("--output", default=os.path.join(HERE, "output"), help="where results.json and results.md go")
@@ -127,7 +130,7 @@ def run_profile(bench, args):
     modules = profiling.profile_layer_urls(bench, workload.LAYERS_IMAGE.repository, digests, reps)
     delivery = {}
     if "delivery" in args.groups:
-        workload.set_latency(bench.workload.emulator, bench.latency_ms, workload.ECR_OPERATIONS)
+        groups.delivery_network(bench)
         delivery = profiling.profile_delivery(bench, workload.BIG_IMAGE.repository, workload.BIG_IMAGE.tag, min(reps, DELIVERY_PROFILE_REPS))
     return modules, delivery
 
@@ -150,13 +153,14 @@ def describe(summary):
         f"`{summary['command']}` on {summary['date']}, {summary.get('minutes', '?')} minutes: {m['cpus']} CPUs ({m['cpu']}), "
         f"{m['memory_gib']} GiB, {m['os']}; Python {m['python']}, ansible-core {m['ansible_core']}, boto3 {m['boto3']}, "
         f"botocore {m['botocore']}, {m['aws_cli']}, {m['curl'].split(' (')[0]}; load average (1/5/15 min) {load} at the start, "
-        f"{end} at the end. Latency: {summary['latency_ms']} ms on every API call; none on blob downloads."
+        f"{end} at the end. Latency: {summary['latency_ms']} ms on every API call; none on blob downloads, which run "
+        f"{groups.rate_text(summary['s3_rate_mb'])}."
     )
 
 
 def render(summary, results, found, profiles):
     """The whole report, as text (for the terminal) and as Markdown (for docs/performance.md)."""
-    rows = report.table_rows(results, summary["latency_ms"])
+    rows = report.table_rows(results, summary["latency_ms"], summary["s3_rate_mb"])
     modules, delivery = profiles
     tasks = profile_tasks(results)
     role_samples = results.get("delivery", "image_fetch", groups.DELIVERY_SIZE)
@@ -193,6 +197,8 @@ def command_line(args):
         words.append("BENCH_QUICK=1")
     if args.latency_ms != 50:
         words.append(f"BENCH_LATENCY_MS={args.latency_ms}")
+    if args.s3_rate != groups.S3_CONNECTION_RATE_MB:
+        words.append(f"BENCH_S3_RATE={args.s3_rate:g}")
     if args.groups != list(REPS):
         words.append(f"BENCH_GROUPS={','.join(args.groups)}")
     build = os.path.basename(os.environ.get("AIRGAP_BUILD", "build"))
@@ -215,10 +221,11 @@ def main(argv=None):
     try:
         with workload.Workload(work_dir) as load:
             runner = runners.Runner(load, workload.command_env(work_dir), work_dir)
-            bench = groups.Bench(load, runner, args.latency_ms, results, log, deadline=started + args.max_minutes * 60)
+            bench = groups.Bench(load, runner, args.latency_ms, results, log, deadline=started + args.max_minutes * 60, s3_rate_mb=args.s3_rate)
             summary = {"command": command_line(args), "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-                       "latency_ms": args.latency_ms, "machine": machine(runner), "groups": args.groups}
-            log(f"emulator at {load.endpoint}; {args.latency_ms} ms per API call; {'quick' if args.quick else 'full'} run")
+                       "latency_ms": args.latency_ms, "s3_rate_mb": args.s3_rate, "machine": machine(runner), "groups": args.groups}
+            log(f"emulator at {load.endpoint}; {args.latency_ms} ms per API call; blob downloads {groups.rate_text(args.s3_rate)}; "
+                f"{'quick' if args.quick else 'full'} run")
             run_groups(bench, args)
             profiles = run_profile(bench, args)
     except (runners.CommandError, subprocess.TimeoutExpired) as e:

@@ -9,6 +9,7 @@ from groups import CONCURRENCIES
 from groups import DELIVERY_SIZE
 from groups import DIGEST_COUNTS
 from groups import FLEET_SIZES
+from groups import rate_text
 
 LAYER_CONTENDERS = (
     ("ours", "(1) ecr_layer_url, one task with digests"),
@@ -60,7 +61,7 @@ def measured_row(results, key, label, size_label, reference_key):
     )
 
 
-def table_rows(results, latency_ms):
+def table_rows(results, latency_ms, s3_rate_mb):
     rows = [Row(f"Rows 1-4: layer URLs for N digests, {latency_ms} ms per API call; ratio = row / (1) at the same N", section=True)]
     for count in DIGEST_COUNTS:
         for name, label in LAYER_CONTENDERS:
@@ -74,7 +75,7 @@ def table_rows(results, latency_ms):
     rows.append(Row("Row 5: image_fetch to H local hosts (10 forks at most), 10 x 64 KiB layers; ratio = row / H=1", section=True))
     for hosts in FLEET_SIZES:
         rows.append(measured_row(results, ("fleet", "image_fetch", hosts), "image_fetch role", f"H={hosts}", ("fleet", "image_fetch", 1)))
-    rows.append(Row("Row 6: 10 layers, about 500 MB, to one host; blob downloads at loopback speed; ratio = row / role", section=True))
+    rows.append(Row(f"Row 6: 10 layers, about 500 MB, to one host; blob downloads {rate_text(s3_rate_mb)}; ratio = row / role", section=True))
     for name, label in DELIVERY_CONTENDERS:
         rows.append(measured_row(results, ("delivery", name, DELIVERY_SIZE), label, DELIVERY_SIZE, ("delivery", "image_fetch", DELIVERY_SIZE)))
     kept = [row for row in rows if row.section or row.wall is not None]

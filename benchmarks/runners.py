@@ -123,6 +123,9 @@ class Runner:
             for index, url in enumerate(urls):
                 handle.write(f'url = "{url}"\noutput = "{os.path.join(dest, f"blob-{index:02d}")}"\n')
         try:
-            return self.measure(["curl", "--fail", "--silent", "--show-error", "--parallel", "--parallel-max", str(parallel), "--config", config])
+            # --parallel-immediate: without it, curl 7.x waits to multiplex on its first connection, and an
+            # HTTP/1.1 server gets the transfers one after another.
+            return self.measure(["curl", "--fail", "--silent", "--show-error", "--parallel", "--parallel-immediate", "--parallel-max", str(parallel),
+                                 "--config", config])
         finally:
             os.unlink(config)

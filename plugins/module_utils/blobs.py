@@ -32,11 +32,13 @@ from contextlib import contextmanager
 from http.client import HTTPException
 from urllib.parse import urlsplit
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import Request
 
 from ansible_collections.airgap.ecr.plugins.module_utils.common import AIRGAP_ECR_COLLECTION_VERSION
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_concurrency
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_digest
 
 DEFAULT_CONCURRENCY = 4
@@ -618,8 +620,8 @@ def fetch_blobs(opener, blobs, dest, concurrency=DEFAULT_CONCURRENCY, retries=DE
                 chunk_size=CHUNK_SIZE, retry_delay=RETRY_DELAY, sleep=time.sleep):
     """Fetch or verify every blob of ``normalize_blobs()``, ``concurrency`` at a time.
 
-    Returns the module's result: ``changed``, ``blobs`` (in input order), ``fetched``,
-    ``present``, ``bytes``, ``seconds``, ``throughput`` and ``failures`` (a list, empty when
+    Returns the module's result: ``changed``, ``blobs`` (in input order), ``total``, ``done``
+    (verified in place), ``fetched``, ``present``, ``bytes``, ``seconds``, ``throughput`` and ``failures`` (a list, empty when
     everything worked). Raises ValidationError, before any request, when a blob has no URL
     and is not present. In check mode nothing is written.
     """
@@ -644,11 +646,15 @@ def fetch_blobs(opener, blobs, dest, concurrency=DEFAULT_CONCURRENCY, retries=DE
     seconds = round(time.monotonic() - started, 3)
     total_bytes = sum(r["bytes"] for r in ordered)
     failures = [dict(digest=r["digest"], error=r["error"]) for r in ordered if r["status"] == STATUS_FAILED]
+    fetched = sum(1 for r in ordered if r["status"] == STATUS_FETCHED)
+    present = sum(1 for r in ordered if r["status"] == STATUS_PRESENT)
     return dict(
         changed=any(r["status"] in (STATUS_FETCHED, STATUS_WOULD_FETCH) for r in ordered),
         blobs=ordered,
-        fetched=sum(1 for r in ordered if r["status"] == STATUS_FETCHED),
-        present=sum(1 for r in ordered if r["status"] == STATUS_PRESENT),
+        total=len(ordered),
+        done=fetched + present,
+        fetched=fetched,
+        present=present,
         bytes=total_bytes,
         seconds=seconds,
         throughput=round(total_bytes / seconds, 1) if seconds > 0 else 0.0,
@@ -660,3 +666,57 @@ def failure_message(failures, total):
     """One line naming every failed digest and why."""
     details = "; ".join(f"{f['digest']}: {f['error']}" for f in failures)
     return f"Could not fetch {len(failures)} of {total} blob(s): {details}"
+
+
+# --------------------------------------------------------------------------- modules
+
+# The download options of blob_fetch and oci_layout (documented in the airgap.ecr.blob_download fragment).
+DOWNLOAD_ARGUMENT_SPEC = dict(
+    concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+    retries=dict(type="int", default=DEFAULT_RETRIES),
+    timeout=dict(type="int", default=DEFAULT_TIMEOUT),
+    headers=dict(type="dict"),
+    validate_certs=dict(type="bool", default=True),
+    use_proxy=dict(type="bool", default=True),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path", no_log=False),
+    ca_path=dict(type="path"),
+)
+
+
+class BlobURLModule(AnsibleModule):
+    """AnsibleModule that treats every URL inside its ``blobs`` option as a secret.
+
+    ``blobs`` is a free-form list of dicts (other modules' items are passed as they are), so
+    Ansible cannot mark its ``url`` values ``no_log`` by itself; they are added to the values
+    masked in the invocation log and in everything the module returns.
+    """
+
+    def _log_invocation(self):
+        self.no_log_values.update(blob_urls(self.params.get("blobs")))
+        super()._log_invocation()
+
+
+def download_request(params):
+    """The normalised blobs and the concurrency of a module's parameters, checked; raises ValidationError."""
+    blobs = normalize_blobs(params["blobs"])
+    concurrency = validate_concurrency(params["concurrency"], maximum=MAX_CONCURRENCY)
+    if not 0 <= params["retries"] <= MAX_RETRIES:
+        raise ValidationError(f"retries {params['retries']!r} is out of range: it must be an integer from 0 to {MAX_RETRIES}")
+    if params["timeout"] < 1:
+        raise ValidationError(f"timeout {params['timeout']!r} is out of range: it must be at least 1 second")
+    return blobs, concurrency
+
+
+def download(params, blobs, concurrency, dest, check_mode):
+    """``fetch_blobs()`` with the opener and retries the module's download options ask for."""
+    opener = url_opener(
+        timeout=params["timeout"],
+        validate_certs=params["validate_certs"],
+        use_proxy=params["use_proxy"],
+        headers=params["headers"],
+        client_cert=params["client_cert"],
+        client_key=params["client_key"],
+        ca_path=params["ca_path"],
+    )
+    return fetch_blobs(opener, blobs, dest, concurrency=concurrency, retries=params["retries"], check_mode=check_mode)

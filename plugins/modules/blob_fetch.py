@@ -74,55 +74,6 @@ options:
       - Missing directories are created with mode C(0755).
     type: path
     required: true
-  concurrency:
-    description:
-      - How many blobs are downloaded at once. Between 1 and 32.
-    type: int
-    default: 4
-  retries:
-    description:
-      - How many more times a blob is attempted after a connection error, a server error (5xx, 408, 429),
-        a cut transfer (resumed where it stopped) or content with the wrong digest (started over).
-      - Not after other client errors, such as an expired URL (403). Between 0 and 10.
-    type: int
-    default: 2
-  timeout:
-    description:
-      - The socket timeout of each request, in seconds; a transfer that stalls for longer is cut (and retried,
-        resuming where it stopped).
-    type: int
-    default: 30
-  headers:
-    description:
-      - Extra HTTP headers sent with every request, as a dict.
-      - A C(Range) header is set by the module when it resumes a download.
-    type: dict
-  validate_certs:
-    description:
-      - If V(false), SSL certificates are not validated. Use this only on personally controlled sites
-        using self-signed certificates.
-    type: bool
-    default: true
-  use_proxy:
-    description:
-      - If V(false), the proxy given by the C(http_proxy), C(https_proxy) and C(no_proxy) environment
-        variables of the target host is not used.
-    type: bool
-    default: true
-  client_cert:
-    description:
-      - PEM formatted certificate chain file for SSL client authentication.
-      - It can also hold the key, in which case O(client_key) is not needed.
-    type: path
-  client_key:
-    description:
-      - PEM formatted file with the private key for SSL client authentication.
-    type: path
-  ca_path:
-    description:
-      - PEM formatted file of CA certificates used to validate the server's certificate, instead of the
-        system's.
-    type: path
 attributes:
   check_mode:
     support: full
@@ -147,6 +98,7 @@ seealso:
     description: The directory layout the blobs are written into.
     link: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 extends_documentation_fragment:
+  - airgap.ecr.blob_download
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files
 """
@@ -259,6 +211,16 @@ blobs:
       description: Why the blob could not be fetched.
       type: str
       returned: when its status is V(failed)
+total:
+  description: How many distinct blobs were asked for.
+  returned: always
+  type: int
+done:
+  description:
+    - How many of them are in place and verified after this run (RV(fetched) plus RV(present)); RV(done) of
+      RV(total) is the progress of the layout, for example after a run that failed part way.
+  returned: always
+  type: int
 fetched:
   description: How many blobs were downloaded.
   returned: always
@@ -294,46 +256,14 @@ failures:
       sample: "the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): resolve a new URL ..."
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DEFAULT_CONCURRENCY
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DEFAULT_RETRIES
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DEFAULT_TIMEOUT
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import MAX_CONCURRENCY
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import MAX_RETRIES
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DOWNLOAD_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.blobs import STATUS_FETCHED
 from ansible_collections.airgap.ecr.plugins.module_utils.blobs import STATUS_PRESENT
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_urls
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import BlobURLModule
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import download
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import download_request
 from ansible_collections.airgap.ecr.plugins.module_utils.blobs import failure_message
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import fetch_blobs
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import normalize_blobs
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import url_opener
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_concurrency
-
-
-class BlobFetchModule(AnsibleModule):
-    """AnsibleModule that treats every URL inside ``blobs`` as a secret.
-
-    ``blobs`` is a free-form list of dicts (other modules' items are passed as they are), so
-    Ansible cannot mark its ``url`` values ``no_log`` by itself; they are added to the values
-    masked in the invocation log and in everything the module returns.
-    """
-
-    def _log_invocation(self):
-        self.no_log_values.update(blob_urls(self.params.get("blobs")))
-        super()._log_invocation()
-
-
-def validated_request(params):
-    """The blobs, concurrency and retries, checked; raises ValidationError."""
-    blobs = normalize_blobs(params["blobs"])
-    concurrency = validate_concurrency(params["concurrency"], maximum=MAX_CONCURRENCY)
-    if not 0 <= params["retries"] <= MAX_RETRIES:
-        raise ValidationError(f"retries {params['retries']!r} is out of range: it must be an integer from 0 to {MAX_RETRIES}")
-    if params["timeout"] < 1:
-        raise ValidationError(f"timeout {params['timeout']!r} is out of range: it must be at least 1 second")
-    return blobs, concurrency
 
 
 def set_file_attributes(module, result):
@@ -350,32 +280,12 @@ def main():
     argument_spec = dict(
         blobs=dict(type="list", elements="dict", required=True),
         dest=dict(type="path", required=True),
-        concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
-        retries=dict(type="int", default=DEFAULT_RETRIES),
-        timeout=dict(type="int", default=DEFAULT_TIMEOUT),
-        headers=dict(type="dict"),
-        validate_certs=dict(type="bool", default=True),
-        use_proxy=dict(type="bool", default=True),
-        client_cert=dict(type="path"),
-        client_key=dict(type="path", no_log=False),
-        ca_path=dict(type="path"),
+        **DOWNLOAD_ARGUMENT_SPEC,
     )
-    module = BlobFetchModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
-    module.no_log_values.update(blob_urls(module.params["blobs"]))
-
+    module = BlobURLModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
     try:
-        blobs, concurrency = validated_request(module.params)
-        opener = url_opener(
-            timeout=module.params["timeout"],
-            validate_certs=module.params["validate_certs"],
-            use_proxy=module.params["use_proxy"],
-            headers=module.params["headers"],
-            client_cert=module.params["client_cert"],
-            client_key=module.params["client_key"],
-            ca_path=module.params["ca_path"],
-        )
-        result = fetch_blobs(opener, blobs, module.params["dest"], concurrency=concurrency, retries=module.params["retries"],
-                             check_mode=module.check_mode)
+        blobs, concurrency = download_request(module.params)
+        result = download(module.params, blobs, concurrency, module.params["dest"], module.check_mode)
     except ValidationError as e:
         module.fail_json(msg=str(e))
 

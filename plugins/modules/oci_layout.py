@@ -8,12 +8,16 @@ DOCUMENTATION = r"""
 ---
 module: oci_layout
 version_added: 0.1.0
-short_description: Complete an OCI image layout from a manifest whose blobs are already in place
+short_description: Write an OCI image layout from a manifest, downloading its blobs or finding them in place
 description:
-  - Runs on the target host, after M(airgap.ecr.blob_fetch) has put an image's config and layers into
-    C(<dest>/blobs/). Writes the manifest blob, the C(oci-layout) file and, last, C(index.json) with an entry
-    named O(ref_name) (annotation C(org.opencontainers.image.ref.name)), so that C(skopeo), C(umoci),
+  - Runs on the target host. Writes the manifest blob, the C(oci-layout) file and, last, C(index.json) with
+    an entry named O(ref_name) (annotation C(org.opencontainers.image.ref.name)), so that C(skopeo), C(umoci),
     C(podman) and other OCI tools can address the image as C(oci:<dest>:<ref_name>).
+  - The image's config and layers must be in C(<dest>/blobs/) with their sizes. With O(blobs), the module first
+    downloads and verifies them, exactly as M(airgap.ecr.blob_fetch) does, with the same options and the same guarantees
+    (nothing unverified at a final path, resumable, blobs already in place not downloaded again), so one task
+    on the target delivers a complete image. Without O(blobs), they must have been put there before, for
+    example by M(airgap.ecr.blob_fetch).
   - A Docker v2 schema 2 manifest is converted to OCI media types (the config and layer bytes, digests and sizes
     are unchanged; only the manifest is new). The digest and media type it had in the registry are kept in the
     index entry's annotations C(io.github.airgap-ecr.source.digest) and C(io.github.airgap-ecr.source.media-type).
@@ -57,6 +61,20 @@ options:
       - Also write the layout as an uncompressed tar at this path (an C(oci-archive)), atomically.
       - It is rewritten only when its content would differ.
     type: path
+  blobs:
+    description:
+      - The blobs to download into the layout before it is written, in the form of
+        O(airgap.ecr.blob_fetch#module:blobs) (dicts with C(digest) or C(layer_digest), C(url) or C(download_url),
+        and C(size)), typically C([image.config] + image.layers | rejectattr('foreign')) of
+        M(airgap.ecr.ecr_image_layers).
+      - The download URLs are kept out of the module's messages, result and invocation log; still set
+        C(no_log=true) on the task, since Ansible shows a task's arguments in other places.
+      - When any blob cannot be downloaded and verified, the task fails naming each such blob, and
+        C(index.json) is not written.
+      - The options O(concurrency), O(retries), O(timeout), O(headers), O(validate_certs), O(use_proxy),
+        O(client_cert), O(client_key) and O(ca_path) apply to these downloads.
+    type: list
+    elements: dict
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -71,9 +89,37 @@ attributes:
 seealso:
   - module: airgap.ecr.blob_fetch
   - module: airgap.ecr.ecr_image_layers
+extends_documentation_fragment:
+  - airgap.ecr.blob_download
 """
 
 EXAMPLES = r"""
+- name: Resolve the image on the controller
+  airgap.ecr.ecr_image_layers:
+    repository: team/app
+    image_tag: "1.4.2"
+    platform: linux/amd64
+  delegate_to: localhost
+  run_once: true
+  no_log: true  # the URLs are credentials until they expire
+  register: image
+
+- name: Download its blobs, verified, and write the layout, in one task on each target
+  airgap.ecr.oci_layout:
+    dest: /srv/images/app
+    blobs: "{{ [image.config] + image.layers | rejectattr('foreign') }}"
+    manifest: "{{ image.manifest | string }}"  # "| string": Ansible must not parse the JSON text
+    media_type: "{{ image.media_type }}"
+    source_digest: "{{ image.image_digest }}"
+    ref_name: "1.4.2"
+    platform: linux/amd64
+  no_log: true
+  register: layout
+
+- name: Show the progress
+  ansible.builtin.debug:
+    msg: "{{ layout.download.done }}/{{ layout.download.total }} blobs in place, {{ layout.download.bytes }} bytes downloaded"
+
 - name: Name the image in the layout and pack it for podman load
   airgap.ecr.oci_layout:
     dest: /srv/images/app
@@ -116,14 +162,55 @@ archive:
   description: The archive path, when O(archive) is set.
   returned: when O(archive) is set
   type: str
+download:
+  description:
+    - What the downloads of O(blobs) did, as M(airgap.ecr.blob_fetch) returns it; see its return values for
+      the meaning of each key. When some blobs failed, the task fails and RV(download.failures) says why.
+  returned: when O(blobs) is set
+  type: dict
+  contains:
+    total:
+      description: How many distinct blobs were asked for.
+      type: int
+    done:
+      description: How many of them are in place and verified.
+      type: int
+    fetched:
+      description: How many were downloaded.
+      type: int
+    present:
+      description: How many were already in place, verified.
+      type: int
+    bytes:
+      description: The bytes downloaded.
+      type: int
+    seconds:
+      description: The wall time of the downloads and verifications.
+      type: float
+    throughput:
+      description: RV(download.bytes) divided by RV(download.seconds), in bytes per second.
+      type: float
+    blobs:
+      description: One entry for each distinct blob, with C(digest), C(path), C(status), C(bytes), C(size), C(seconds),
+        C(resumed_from), C(replaced_corrupt) and, for a failed blob, C(error).
+      type: list
+      elements: dict
+    failures:
+      description: Every blob that could not be fetched, and why (without its URL).
+      type: list
+      elements: dict
+      returned: when some blobs failed
 """
 
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DOWNLOAD_ARGUMENT_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import BlobURLModule
 from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import download
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import download_request
+from ansible_collections.airgap.ecr.plugins.module_utils.blobs import failure_message
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import digest_of
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_manifest
@@ -166,18 +253,23 @@ def write_text(module, path, text):
             os.unlink(temporary)
 
 
+def manifest_blobs(parsed):
+    """``{digest: size}`` of the blobs a layout of the manifest must hold (config and non-foreign layers), in order."""
+    return {blob["digest"]: blob["size"] for blob in [parsed["config"]] + [layer for layer in parsed["layers"] if not layer.get("foreign")]}
+
+
 def missing_blobs(dest, parsed):
     """Blobs the manifest needs that are not in the layout with their size."""
     missing = []
-    for blob in [parsed["config"]] + [layer for layer in parsed["layers"] if not layer.get("foreign")]:
-        path = blob_path(dest, blob["digest"])
-        if not os.path.isfile(path) or os.path.getsize(path) != blob["size"]:
-            missing.append(blob["digest"])
+    for digest, size in manifest_blobs(parsed).items():
+        path = blob_path(dest, digest)
+        if not os.path.isfile(path) or os.path.getsize(path) != size:
+            missing.append(digest)
     return missing
 
 
 def main():
-    module = AnsibleModule(
+    module = BlobURLModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
             manifest=dict(type="str", required=True),
@@ -186,6 +278,8 @@ def main():
             ref_name=dict(type="str", required=True),
             platform=dict(type="str"),
             archive=dict(type="path"),
+            blobs=dict(type="list", elements="dict"),
+            **DOWNLOAD_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )
@@ -198,10 +292,31 @@ def main():
         platform = parse_platform(params["platform"]) if params["platform"] else None
         source = parse_manifest(params["manifest"], params["media_type"])
         text, media_type = to_oci_manifest(params["manifest"], params["media_type"])
+        request = download_request(params) if params["blobs"] is not None else None
     except (ValidationError, ManifestError) as e:
         module.fail_json(msg=str(e))
     if platform and not platform["variant"]:
         platform.pop("variant")
+
+    downloaded = None
+    if request:
+        needed = manifest_blobs(source)
+        listed = set()
+        for blob in request[0]:
+            listed.add(blob["digest"])
+            if blob["size"] is None and blob["digest"] in needed:
+                blob["size"] = needed[blob["digest"]]  # the manifest's size is enforced on the download
+        unlisted = [digest for digest in missing_blobs(dest, source) if digest not in listed]
+        if unlisted:
+            module.fail_json(msg=f"blobs does not list every blob the manifest needs, and the layout at {dest} lacks: " + ", ".join(unlisted),
+                             missing=unlisted)
+        try:
+            downloaded = download(params, request[0], request[1], dest, module.check_mode)
+        except ValidationError as e:
+            module.fail_json(msg=str(e))
+        if downloaded["failures"]:
+            module.fail_json(msg=failure_message(downloaded["failures"], len(request[0])), download=downloaded)
+        del downloaded["failures"]
 
     # Conversion keeps every blob (digest, size, foreign or not), so the source's list serves.
     missing = missing_blobs(dest, source)
@@ -226,7 +341,7 @@ def main():
                 write_text(module, path, content)
 
     result = dict(
-        changed=bool(files) or bool(missing),
+        changed=bool(files) or bool(missing) or bool(downloaded and downloaded["changed"]),
         missing=missing,
         manifest_digest=entry["digest"],
         source_digest=source_digest,
@@ -234,6 +349,9 @@ def main():
         ref_name=params["ref_name"],
         files=files,
     )
+    if downloaded is not None:
+        del downloaded["changed"]
+        result["download"] = downloaded
     archive = params["archive"]
     if archive:
         result["archive"] = archive

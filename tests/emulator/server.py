@@ -359,6 +359,20 @@ class RequestLog:
             self._entries.clear()
 
 
+PACE_CHUNK = 64 * 1024
+
+
+def paced(data, bytes_per_second):
+    """Yield ``data`` in chunks no faster than ``bytes_per_second`` (one connection's throughput)."""
+    started = time.monotonic()
+    view = memoryview(data)
+    for offset in range(0, len(data), PACE_CHUNK):
+        ahead = started + offset / bytes_per_second - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+        yield bytes(view[offset:offset + PACE_CHUNK])
+
+
 class FaultPlan:
     """What the matching fault rules do to one request."""
 
@@ -367,12 +381,13 @@ class FaultPlan:
         self.error = None
         self.corrupt = False
         self.truncate = None
+        self.bytes_per_second = None
 
 
 class FaultTable:
     """Thread-safe list of fault rules (see README.md for their semantics)."""
 
-    FIELDS = ("operation", "count", "code", "status", "message", "latency_ms", "corrupt", "truncate", "digest")
+    FIELDS = ("operation", "count", "code", "status", "message", "latency_ms", "corrupt", "truncate", "digest", "bytes_per_second")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -412,14 +427,19 @@ class FaultTable:
         digest = spec.get("digest")
         if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
             raise ValueError("'digest' must be a digest such as sha256:<hex>, or null")
+        rate = spec.get("bytes_per_second")
+        if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate < 1):
+            raise ValueError("'bytes_per_second' must be a positive integer or null")
+        if rate is not None and operation != "GetObject":
+            raise ValueError("'bytes_per_second' applies to GetObject rules only")
         if truncate is not None and operation not in ("GetObject", "*"):
             raise ValueError("'truncate' applies to GetObject rules only")
         if corrupt and operation not in CORRUPT_OPERATIONS + ("*",):
             raise ValueError("'corrupt' applies to GetObject and BatchGetImage rules only")
         if digest is not None and operation not in DIGEST_OPERATIONS + ("*",):
             raise ValueError("'digest' applies to GetObject, GetDownloadUrlForLayer and BatchGetImage rules only")
-        if not (code or latency or corrupt or truncate is not None):
-            raise ValueError("a fault rule needs at least one of 'code', 'latency_ms', 'corrupt', 'truncate'")
+        if not (code or latency or corrupt or truncate is not None or rate):
+            raise ValueError("a fault rule needs at least one of 'code', 'latency_ms', 'corrupt', 'truncate', 'bytes_per_second'")
         message = spec.get("message")
         if message is not None and not isinstance(message, str):
             raise ValueError("'message' must be a string")
@@ -434,6 +454,7 @@ class FaultTable:
             "corrupt": corrupt,
             "truncate": truncate,
             "digest": digest,
+            "bytes_per_second": rate,
         }
 
     def add(self, spec):
@@ -467,6 +488,9 @@ class FaultTable:
                 used = False
                 if rule["latency_ms"]:
                     plan.latency_ms += rule["latency_ms"]
+                    used = True
+                if rule["bytes_per_second"] and is_object:
+                    plan.bytes_per_second = min(plan.bytes_per_second or rule["bytes_per_second"], rule["bytes_per_second"])
                     used = True
                 if plan.error is None:
                     if rule["code"]:
@@ -1250,7 +1274,11 @@ class EmulatorApp:
                 status = 206
             if plan.truncate is not None:
                 data = data[:plan.truncate]
-            response = Response(data, status=status, headers=headers)
+            if plan.bytes_per_second and request.method == "GET":
+                headers["Content-Length"] = str(len(data))
+                response = Response(paced(data, plan.bytes_per_second), status=status, headers=headers)
+            else:
+                response = Response(data, status=status, headers=headers)
         except ApiError as error:
             response = s3_error_response(error, f"/{bucket}/{key}")
         except Exception:  # pylint: disable=broad-exception-caught

@@ -610,6 +610,21 @@ def test_get_object_faults(emu, ecr, demo):
     assert log[0]["params"] == {"bucket": BUCKET, "key": f"{DEMO}/{first['digest']}"}
 
 
+def test_get_object_bytes_per_second_paces_each_download(emu, ecr, demo):
+    layer = max(demo["layers"], key=lambda entry: entry["size"])
+    url = ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=layer["digest"])["downloadUrl"]
+    rate = max(1, layer["size"] * 2)  # the whole layer in about half a second
+    emu.faults(operation="GetObject", bytes_per_second=rate)
+    started = time.monotonic()
+    status, headers, data = fetch(url)
+    elapsed = time.monotonic() - started
+    assert status == 200 and sha256(data) == layer["digest"] and headers["Content-Length"] == str(layer["size"])
+    assert elapsed >= 0.4, f"{layer['size']} bytes at {rate} B/s took only {elapsed:.2f} s"
+    for rule in ({"operation": "GetDownloadUrlForLayer", "bytes_per_second": 10}, {"operation": "GetObject", "bytes_per_second": 0}):
+        status, body = harness.http_json(f"{emu.endpoint_url}/_emulator/faults", "POST", rule)
+        assert status == 400 and "bytes_per_second" in body["error"], rule
+
+
 def test_ecr_fault_rules_by_digest_and_tampered_manifests(emu, ecr, demo):
     first, second = demo["layers"][0]["digest"], demo["layers"][1]["digest"]
     emu.faults(operation="GetDownloadUrlForLayer", count=1, code="ThrottlingException", digest=first)

@@ -154,7 +154,7 @@ def test_expired_url_fails_naming_the_digest(run_blob_fetch, fresh_emulator, tmp
 
 def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, monkeypatch):
     logged = []
-    monkeypatch.setattr(blob_fetch.BlobFetchModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+    monkeypatch.setattr(blob_fetch.BlobURLModule, "log", lambda self, msg, log_args=None: logged.append(msg))
     failed = run_blob_fetch(check_mode=True, blobs=demo, dest=str(tmp_path))[0]
     assert not failed and logged and "blobs=" in logged[0]
     assert not any(blob["url"] in msg or "X-Amz-Signature" in msg for msg in logged for blob in demo)

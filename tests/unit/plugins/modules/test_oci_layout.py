@@ -4,8 +4,10 @@
 """oci_layout through its real entry point, on a layout in a temporary directory."""
 
 import hashlib
+import http.server
 import json
 import os
+import threading
 
 import pytest
 
@@ -109,3 +111,107 @@ def test_bad_input(capsys, layout, args, expected):
     failed, result = run(capsys, **dict({"dest": layout, "manifest": DOCKER}, **args))
     assert failed and expected in result["msg"]
     assert not os.path.exists(os.path.join(layout, "index.json"))
+
+
+# ------------------------------------------------------------------ with blobs: download, then lay out
+
+
+@pytest.fixture(name="blob_server")
+def blob_server_fixture():
+    """A local HTTP server of CONFIG and LAYER at /<hex>?X-Amz-Signature=..., logging each request's path."""
+    served = {sha(data)[7:]: data for data in (CONFIG, LAYER)}
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # pylint: disable=invalid-name
+            requests.append(self.path)
+            data = served.get(self.path.split("?")[0].lstrip("/"))
+            if data is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):  # pylint: disable=arguments-differ
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield served, requests, lambda data: f"{base}/{sha(data)[7:]}?X-Amz-Signature=secret{len(data)}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_blobs_downloaded_then_laid_out_in_one_run(capsys, blob_server, tmp_path):
+    dummy, requests, url = blob_server
+    dest = str(tmp_path / "layout")
+    blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"layer_digest": sha(LAYER), "download_url": url(LAYER), "media_type": "ignored"}]
+    failed, result = run(capsys, dest=dest, manifest=DOCKER, ref_name="1.0", blobs=blobs)
+    assert not failed and result["changed"]
+    download = result["download"]
+    assert (download["total"], download["done"], download["fetched"], download["present"]) == (2, 2, 2, 0)
+    assert download["bytes"] == len(CONFIG) + len(LAYER)
+    assert "index.json" in tree(dest) and len(requests) == 2
+    for data in (CONFIG, LAYER):
+        with open(blob_path(dest, sha(data)), "rb") as handle:
+            assert handle.read() == data
+    assert "secret" not in json.dumps(result)
+
+    failed, again = run(capsys, dest=dest, manifest=DOCKER, ref_name="1.0", blobs=blobs)
+    assert not failed and not again["changed"] and again["download"]["present"] == 2 and len(requests) == 2
+
+
+def test_blob_with_wrong_content_fails_and_no_index_is_written(capsys, blob_server, tmp_path):
+    served, requests, url = blob_server
+    served[sha(LAYER)[7:]] = b"not the layer"
+    dest = str(tmp_path / "layout")
+    blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"digest": sha(LAYER), "url": url(LAYER)}]
+    failed, result = run(capsys, dest=dest, manifest=DOCKER, ref_name="1.0", blobs=blobs, retries=0)
+    assert failed and sha(LAYER) in result["msg"] and "Could not fetch 1 of 2" in result["msg"]
+    assert [b["status"] for b in result["download"]["blobs"]] == ["fetched", "failed"]
+    assert result["download"]["done"] == 1 and len(requests) == 2
+    assert sorted(tree(dest)) == [os.path.join("blobs", "sha256", sha(CONFIG)[7:])]
+
+
+def test_blobs_must_cover_the_manifest_before_any_request(capsys, blob_server, tmp_path):
+    dummy, requests, url = blob_server
+    failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=[{"digest": sha(CONFIG), "url": url(CONFIG)}])
+    assert failed and "blobs does not list every blob the manifest needs" in result["msg"] and result["missing"] == [sha(LAYER)]
+    assert requests == [] and not os.path.exists(tmp_path / "layout")
+
+
+def test_manifest_size_is_enforced_on_the_download(capsys, blob_server, tmp_path):
+    served, dummy, url = blob_server
+    served[sha(LAYER)[7:]] = LAYER + b"more"
+    blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"digest": sha(LAYER), "url": url(LAYER)}]
+    failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs, retries=0)
+    assert failed and f"more than the expected {len(LAYER)}" in result["msg"]
+
+
+def test_check_mode_with_blobs_writes_nothing(capsys, blob_server, tmp_path):
+    dummy, requests, url = blob_server
+    blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"digest": sha(LAYER), "url": url(LAYER)}]
+    failed, result = run(capsys, check_mode=True, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs)
+    assert not failed and result["changed"] and requests == []
+    assert [b["status"] for b in result["download"]["blobs"]] == ["would_fetch", "would_fetch"]
+    assert result["missing"] == [sha(CONFIG), sha(LAYER)] and not os.path.exists(tmp_path / "layout")
+
+
+@pytest.mark.parametrize(
+    "blobs, args, expected",
+    [
+        ([{"digest": "sha256:abc", "url": "http://127.0.0.1/x"}], {}, "blobs[0].digest"),
+        ([{"digest": sha(CONFIG), "url": "ftp://127.0.0.1/x"}], {}, "is not an http:// or https:// URL"),
+        ([{"digest": sha(CONFIG), "url": "http://127.0.0.1/x"}], {"concurrency": 0}, "concurrency 0 is out of range"),
+        ([{"digest": sha(CONFIG), "url": "http://127.0.0.1/x"}], {"retries": 11}, "retries 11 is out of range"),
+    ],
+)
+def test_bad_download_options_fail_before_any_request(capsys, tmp_path, blobs, args, expected):
+    failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs, **args)
+    assert failed and expected in result["msg"] and not os.path.exists(tmp_path / "layout")
