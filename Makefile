@@ -16,13 +16,15 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup system-packages collection demo test units emulator-test sanity integration docs docs-check clean bench
-.PHONY: reliability stress
+.PHONY: reliability stress artifact ee-check
 
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
-	@echo "make test        - units, emulator, sanity, integration, docs check, molecule and reliability suites (creates .venv)"
+	@echo "make test        - units, emulator, sanity, integration, docs check, molecule, reliability, artifact and ee-check (creates .venv)"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
 	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
+	@echo "make artifact    - build the collection tarball, check what it holds, install it offline and run the demo and an integration target from it"
+	@echo "make ee-check    - ansible-builder create with the collection: its Python and system requirements reach the execution environment"
 	@echo "make docs        - render docs/reference/ from the plugins' own documentation"
 	@echo "make clean       - remove the virtual environments, build trees and outputs"
 	@echo "BUILD=build-x    - use another build tree (default build/), so that runs do not share one"
@@ -109,7 +111,16 @@ stress: setup system-packages
 	cd $(COLL) && STRESS=1 RELIABILITY_FIGURES=$(CURDIR)/$(BUILD)/reliability-figures.json PYTHONPATH=$(CURDIR)/$(BUILD) \
 	  $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=0 tests/reliability
 
-test: units emulator-test sanity integration docs-check molecule reliability
+# The collection as users get it: the tarball, installed offline next to amazon.aws, runs the demo
+# and an integration target (tests/utils/artifact.sh); and as part of an execution environment
+# (tests/utils/ee_check.sh: ansible-builder create, no image built or pulled).
+artifact: setup system-packages
+	tests/utils/artifact.sh
+
+ee-check: setup
+	tests/utils/ee_check.sh
+
+test: units emulator-test sanity integration docs-check molecule reliability artifact ee-check
 	@echo "make test: all checks passed"
 
 clean:

@@ -8,12 +8,15 @@
 #  2. playbooks/fetch_layers.yml: ecr_layer_url resolves each blob and get_url downloads it
 #     into ./demo-out/layers, verified by digest;
 # and stop the emulator.
+# AIRGAP_VENV names the tool chain's virtual environment when it is not this tree's .venv (make
+# artifact runs this script from an installed copy of the collection).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-python="$root/.venv/bin/python"
+venv="${AIRGAP_VENV:-$root/.venv}"
+python="$venv/bin/python"
 state="$root/tests/emulator/state/demo"
 out="$root/demo-out"
-export PATH="$root/.venv/bin:$PATH"
+export PATH="$venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="${AIRGAP_BUILD:-$root/build}"
 
 "$python" "$root/tests/emulator/harness.py" stop --dir "$state" >/dev/null 2>&1 || true

@@ -7,10 +7,13 @@
 #   tests/utils/integration.sh            against the local ECR emulator, started and stopped here
 #   tests/utils/integration.sh --aws      against real AWS, with the credentials you wrote into
 #                                         tests/integration/cloud-config-aws.ini (see its .template)
-# Extra arguments go to ansible-test (for example a target name, or -vvv).
+# Extra arguments go to ansible-test (for example a target name, or -vvv). AIRGAP_VENV names the
+# tool chain's virtual environment when it is not this tree's .venv (make artifact runs this script
+# from an installed copy of the collection).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-python="$root/.venv/bin/python"
+venv="${AIRGAP_VENV:-$root/.venv}"
+python="$venv/bin/python"
 build="${AIRGAP_BUILD:-$root/build}"
 coll="$build/ansible_collections/airgap/ecr"
 config="$coll/tests/integration/cloud-config-aws.ini"
@@ -46,4 +49,4 @@ INI
 fi
 
 cd "$coll"
-"$root/.venv/bin/ansible-test" integration --local --python 3.11 --color no "$@"
+"$venv/bin/ansible-test" integration --local --python 3.11 --color no "$@"
