@@ -15,12 +15,13 @@ export AIRGAP_BUILD := $(CURDIR)/$(BUILD)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages collection demo test units emulator-test sanity integration docs docs-check clean bench
+.PHONY: help setup system-packages collection demo test lint units emulator-test sanity integration docs docs-check clean bench
 .PHONY: reliability stress
 
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
-	@echo "make test        - units, emulator, sanity, integration, docs check, molecule and reliability suites (creates .venv)"
+	@echo "make test        - lint, units, emulator, sanity, integration, docs check, molecule and reliability suites (creates .venv)"
+	@echo "make lint        - ansible-lint, production profile, offline: role, playbooks, molecule, integration targets, every EXAMPLES"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
 	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
 	@echo "make docs        - render docs/reference/ from the plugins' own documentation"
@@ -70,6 +71,11 @@ sanity: setup system-packages
 integration: setup system-packages
 	tests/utils/integration.sh
 
+# ansible-lint (.ansible-lint: production profile, offline, nothing from Galaxy) on the collection
+# copy, then on every plugin's EXAMPLES written out as playbooks (tests/utils/lint_examples.py).
+lint: setup
+	tests/utils/lint.sh
+
 docs: setup
 	tests/utils/docs.sh render
 
@@ -109,7 +115,7 @@ stress: setup system-packages
 	cd $(COLL) && STRESS=1 RELIABILITY_FIGURES=$(CURDIR)/$(BUILD)/reliability-figures.json PYTHONPATH=$(CURDIR)/$(BUILD) \
 	  $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=0 tests/reliability
 
-test: units emulator-test sanity integration docs-check molecule reliability
+test: lint units emulator-test sanity integration docs-check molecule reliability
 	@echo "make test: all checks passed"
 
 clean:
