@@ -105,7 +105,7 @@ def split_block(block):
         raise ValueError("%s: EXAMPLES is not a YAML list of tasks or plays" % block.path)
     items = []
     for node in document.value:
-        keys = [k.value for k, _ in node.value] if isinstance(node, yaml.MappingNode) else []
+        keys = [key.value for key, dummy in node.value] if isinstance(node, yaml.MappingNode) else []
         kind = "plays" if any(k in PLAY_KEYS for k in keys) else "tasks"
         start = node.start_mark.line
         # Comments (and blank lines) at column 0 just above an item belong to it.
