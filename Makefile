@@ -15,12 +15,13 @@ export AIRGAP_BUILD := $(CURDIR)/$(BUILD)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages collection demo test units emulator-test sanity integration docs docs-check clean bench
+.PHONY: help setup system-packages collection demo test lint units emulator-test sanity integration docs docs-check clean bench
 .PHONY: reliability stress artifact ee-check
 
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
-	@echo "make test        - units, emulator, sanity, integration, docs check, molecule, reliability, artifact and ee-check (creates .venv)"
+	@echo "make test        - lint, units, emulator, sanity, integration, docs check, molecule, reliability, artifact and ee-check (creates .venv)"
+	@echo "make lint        - ansible-lint, production profile, offline: role, playbooks, molecule, integration targets, every EXAMPLES"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
 	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
 	@echo "make artifact    - build the collection tarball, check what it holds, install it offline and run the demo and an integration target from it"
@@ -72,6 +73,11 @@ sanity: setup system-packages
 integration: setup system-packages
 	tests/utils/integration.sh
 
+# ansible-lint (.ansible-lint: production profile, offline, nothing from Galaxy) on the collection
+# copy, then on every plugin's EXAMPLES written out as playbooks (tests/utils/lint_examples.py).
+lint: setup
+	tests/utils/lint.sh
+
 docs: setup
 	tests/utils/docs.sh render
 
@@ -120,7 +126,7 @@ artifact: setup system-packages
 ee-check: setup
 	tests/utils/ee_check.sh
 
-test: units emulator-test sanity integration docs-check molecule reliability artifact ee-check
+test: lint units emulator-test sanity integration docs-check molecule reliability artifact ee-check
 	@echo "make test: all checks passed"
 
 clean:
