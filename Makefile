@@ -20,14 +20,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
-	@echo "make test        - units, emulator, sanity, integration, docs check, molecule and reliability suites (creates .venv)"
+	@echo "make test        - units, emulator, sanity, integration, docs checks, molecule and reliability suites (creates .venv)"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
 	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
-	@echo "make docs        - render docs/reference/ from the plugins' own documentation"
+	@echo "make docs        - render docs/reference/ from the plugins' own documentation and build the HTML site"
+	@echo "                   into $(BUILD)/docs/html: warnings are errors, every internal link must resolve (docs/README.md)"
 	@echo "make clean       - remove the virtual environments, build trees and outputs"
 	@echo "BUILD=build-x    - use another build tree (default build/), so that runs do not share one"
 
-$(VENV)/.stamp: tests/requirements.txt
+$(VENV)/.stamp: tests/requirements.txt tests/requirements-docs.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
@@ -70,11 +71,15 @@ sanity: setup system-packages
 integration: setup system-packages
 	tests/utils/integration.sh
 
+# docs/reference/ (committed, read in the repository) and the HTML site in $(BUILD)/docs/html; docs-check,
+# in make test, fails when docs/reference/ is stale, on any Sphinx warning and on any broken internal link.
 docs: setup
 	tests/utils/docs.sh render
+	tests/utils/docs.sh site
 
 docs-check: setup
 	tests/utils/docs.sh check
+	tests/utils/docs.sh site
 
 # The image_fetch role's molecule scenario (extensions/molecule/default), run from the collection
 # copy against the local ECR emulator: delegated driver on this machine, nothing from Galaxy.
