@@ -20,17 +20,18 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
-	@echo "make test        - lint, units, emulator, sanity, integration, docs check, molecule, reliability, artifact and ee-check (creates .venv)"
+	@echo "make test        - lint, units, emulator, sanity, integration, docs checks, molecule, reliability, artifact and ee-check (creates .venv)"
 	@echo "make lint        - ansible-lint, production profile, offline: role, playbooks, molecule, integration targets, every EXAMPLES"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
 	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
 	@echo "make artifact    - build the collection tarball, check what it holds, install it offline and run the demo and an integration target from it"
 	@echo "make ee-check    - ansible-builder create with the collection: its Python and system requirements reach the execution environment"
-	@echo "make docs        - render docs/reference/ from the plugins' own documentation"
+	@echo "make docs        - render docs/reference/ from the plugins' own documentation and build the HTML site"
+	@echo "                   into $(BUILD)/docs/html: warnings are errors, every internal link must resolve (docs/README.md)"
 	@echo "make clean       - remove the virtual environments, build trees and outputs"
 	@echo "BUILD=build-x    - use another build tree (default build/), so that runs do not share one"
 
-$(VENV)/.stamp: tests/requirements.txt
+$(VENV)/.stamp: tests/requirements.txt tests/requirements-docs.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
@@ -78,11 +79,15 @@ integration: setup system-packages
 lint: setup
 	tests/utils/lint.sh
 
+# docs/reference/ (committed, read in the repository) and the HTML site in $(BUILD)/docs/html; docs-check,
+# in make test, fails when docs/reference/ is stale, on any Sphinx warning and on any broken internal link.
 docs: setup
 	tests/utils/docs.sh render
+	tests/utils/docs.sh site
 
 docs-check: setup
 	tests/utils/docs.sh check
+	tests/utils/docs.sh site
 
 # The image_fetch role's molecule scenario (extensions/molecule/default), run from the collection
 # copy against the local ECR emulator: delegated driver on this machine, nothing from Galaxy.
