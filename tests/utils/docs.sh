@@ -4,7 +4,9 @@
 #
 # The documentation, rendered by antsibull-docs from the plugins' own documentation (see docs/README.md).
 #   tests/utils/docs.sh render   rewrite docs/reference/ (simplified RST, read in the repository)
-#   tests/utils/docs.sh check    fail when docs/reference/ is not what render would write
+#   tests/utils/docs.sh check    fail when docs/reference/ is not what render would write, when
+#                                ansible-doc warns about any plugin or role, or when changelogs/ is
+#                                invalid or CHANGELOG.rst is not what it generates
 #   tests/utils/docs.sh site     build the HTML site into $AIRGAP_BUILD/docs/html (default build/):
 #                                Sphinx warnings are errors, then every internal link is checked
 set -euo pipefail
@@ -37,6 +39,39 @@ site() {
   python "$root/tests/utils/docs_links.py" "$out/html"
 }
 
+# ansible-doc renders every plugin and role of the collection without a warning or an error.
+plugin_docs() {
+  local type name problems=0 names stderr
+  for type in module lookup role; do
+    names=$(ansible-doc -t "$type" -l airgap.ecr -j | python -c 'import json, sys; print("\n".join(json.load(sys.stdin)))')
+    for name in $names; do
+      if ! stderr=$(ansible-doc -t "$type" "$name" 2>&1 >/dev/null) || [ -n "$stderr" ]; then
+        echo "ansible-doc -t $type $name: ${stderr:-failed}" >&2
+        problems=$((problems + 1))
+      fi
+    done
+  done
+  [ "$problems" -eq 0 ] || exit 1
+  echo "ansible-doc renders every module, lookup and role without a warning"
+}
+
+# changelogs/: the fragments and changelog.yaml are valid, and CHANGELOG.rst is what they generate.
+changelog_check() {
+  local copy
+  copy=$(mktemp -d)
+  (cd "$root" && antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml)
+  cp -r "$root/changelogs" "$root/galaxy.yml" "$copy/"
+  [ ! -e "$root/CHANGELOG.rst" ] || cp "$root/CHANGELOG.rst" "$copy/"
+  (cd "$copy" && antsibull-changelog generate --is-collection yes)
+  if ! diff -u "$root/CHANGELOG.rst" "$copy/CHANGELOG.rst"; then
+    rm -rf "$copy"
+    echo "CHANGELOG.rst is not what antsibull-changelog generates from changelogs/: run 'antsibull-changelog generate' and commit it." >&2
+    exit 1
+  fi
+  rm -rf "$copy"
+  echo "changelogs/ is valid and CHANGELOG.rst is current"
+}
+
 case "${1:-}" in
   render)
     render "$reference" simplified-rst
@@ -51,6 +86,8 @@ case "${1:-}" in
       exit 1
     fi
     echo "docs/reference/ is current"
+    plugin_docs
+    changelog_check
     ;;
   site)
     site
