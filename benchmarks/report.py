@@ -99,7 +99,7 @@ def _cells(row):
 
 
 def text_table(rows):
-    widths = [max(len(COLUMNS[index]), *(len(_cells(row)[index]) for row in rows if not row.section)) for index in range(len(COLUMNS))]
+    widths = [max([len(COLUMNS[index])] + [len(_cells(row)[index]) for row in rows if not row.section]) for index in range(len(COLUMNS))]
     lines = ["  ".join(name.ljust(width) for name, width in zip(COLUMNS, widths))]
     for row in rows:
         if row.section:
