@@ -135,13 +135,14 @@ def profile_delivery(bench, repository, tag, reps):
     """The controller-side resolution and the download module of the role, 500 MB."""
     runner = bench.runner
     dest = bench.scratch_dir("profile-delivery")
-    modules = ["ecr_image_layers", "blob_fetch"]
+    modules = ["ecr_image_layers", "oci_layout"]
     kept = keep_ansiballz(runner, "image_fetch.yml", {"repository": repository, "tag": tag, "dest": dest}, modules)
-    blobs = os.path.join(dest, "localhost", "blobs")
+    layout = os.path.join(dest, "localhost")
 
     def reset(name):
-        if name == "blob_fetch":
-            shutil.rmtree(blobs, ignore_errors=True)
+        if name == "oci_layout":
+            # Its run downloads the blobs and writes the layout: start from an empty directory each time.
+            shutil.rmtree(layout, ignore_errors=True)
 
     try:
         return profile_modules(kept, runner.env, runner.work_dir, reps, reset)

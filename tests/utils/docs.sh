@@ -31,7 +31,7 @@ site() {
   # The pages besides the reference, at their paths in the repository, so that relative links
   # resolve as they do there (LICENSE because README.md links to it); the toctree is in
   # docs/site/index.rst, the root page.
-  (cd "$root" && cp --parents README.md LICENSE docs/*.md benchmarks/README.md "$src/")
+  (cd "$root" && cp --parents README.md LICENSE CHANGELOG.rst docs/*.md benchmarks/README.md "$src/")
   cp "$root/docs/site/index.rst" "$src/index.rst"
   render "$src/docs/reference" ansible-docsite
   # -n: every reference must resolve; -W --keep-going: report every warning, then fail.
