@@ -62,7 +62,7 @@ changelog_check() {
   (cd "$root" && antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml)
   cp -r "$root/changelogs" "$root/galaxy.yml" "$copy/"
   [ ! -e "$root/CHANGELOG.rst" ] || cp "$root/CHANGELOG.rst" "$copy/"
-  (cd "$copy" && antsibull-changelog generate --is-collection yes)
+  (cd "$copy" && antsibull-changelog generate)
   if ! diff -u "$root/CHANGELOG.rst" "$copy/CHANGELOG.rst"; then
     rm -rf "$copy"
     echo "CHANGELOG.rst is not what antsibull-changelog generates from changelogs/: run 'antsibull-changelog generate' and commit it." >&2
