@@ -10,6 +10,7 @@ syntax ``os/architecture[/variant]``. Every case runs through the module's real 
 (or the lookup's ``run()``) with the emulator as endpoint, whose request log must stay empty.
 """
 
+import json
 import os
 import re
 import string
@@ -31,13 +32,16 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argu
 from ansible_collections.airgap.ecr.plugins.modules import blob_fetch
 from ansible_collections.airgap.ecr.plugins.modules import ecr_image_layers
 from ansible_collections.airgap.ecr.plugins.modules import ecr_layer_url
+from ansible_collections.airgap.ecr.plugins.modules import oci_layout
 from ansible_collections.airgap.ecr.tests.reliability.conftest import STRESS
 from ansible_collections.airgap.ecr.tests.reliability.conftest import aws_args
 from ansible_collections.airgap.ecr.tests.reliability.conftest import run_module
 from ansible_collections.airgap.ecr.tests.reliability.conftest import scaled
 
 EXAMPLES = scaled(600, 6000)
-MODULES = {"ecr_layer_url": ecr_layer_url.main, "ecr_image_layers": ecr_image_layers.main, "blob_fetch": blob_fetch.main}
+MODULES = {"ecr_layer_url": ecr_layer_url.main, "ecr_image_layers": ecr_image_layers.main, "blob_fetch": blob_fetch.main, "oci_layout": oci_layout.main}
+# Modules that download on the target host: their cases get a dest of their own and the emulator's URL.
+DOWNLOADERS = ("blob_fetch", "oci_layout")
 
 # --------------------------------------------------------------------------- the oracle
 
@@ -194,12 +198,29 @@ def ecr_image_layers_cases(draw, kind):
     return case("ecr_image_layers", args, "one of the following is required: image_tag, image_digest", category="option combination")
 
 
+def oci_manifest(config_digest, size):
+    """An OCI image manifest whose only blob is a config of that digest and size."""
+    config = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": size}
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []})
+
+
+def downloader_case(module, good):
+    """``case()`` for blob_fetch, or for oci_layout with the same blobs and a manifest that lists the first one."""
+    if module == "blob_fetch":
+        return case
+    extra = {"manifest": oci_manifest(good["digest"], good["size"]), "ref_name": "latest"}
+    return lambda dummy, args, *expected, category: case(module, dict(args, **extra), *expected, category=category)
+
+
 @st.composite
-def blob_fetch_cases(draw, kind):
-    """Download requests the target host must refuse before any request (the URLs point at the emulator)."""
+def blob_fetch_cases(draw, kind, module="blob_fetch"):
+    """Download requests the target host must refuse before any request (the URLs point at the emulator).
+
+    With ``module="oci_layout"``, the same through oci_layout's ``blobs`` option."""
     url = "{endpoint}/bucket/key?X-Amz-Signature=0123"
     good = {"digest": draw(GOOD_DIGEST), "url": url, "size": draw(st.integers(0, 10 ** 9))}
     args = {"blobs": [dict(good)], "dest": "{dest}"}
+    case = downloader_case(module, good)  # pylint: disable=redefined-outer-name
     if kind == "digest":
         args["blobs"][0]["digest"] = value = draw(BAD_DIGEST)
         expected = f"blobs[0].digest {value!r}" if value else "blobs[0] has no digest"
@@ -257,12 +278,13 @@ def all_cases():
     groups = {
         "repository": [ecr_layer_url_cases("repository"), ecr_image_layers_cases("repository"), lookup_cases("repository")],
         "digest": [ecr_layer_url_cases("digest"), ecr_layer_url_cases("digests"), ecr_image_layers_cases("image_digest"), blob_fetch_cases("digest"),
-                   blob_fetch_cases("conflict"), lookup_cases("digest")],
+                   blob_fetch_cases("conflict"), blob_fetch_cases("digest", "oci_layout"), lookup_cases("digest")],
         "registry_id": [ecr_layer_url_cases("registry_id"), ecr_image_layers_cases("registry_id"), lookup_cases("registry_id")],
         "platform": [ecr_image_layers_cases("platform")],
         "options": [ecr_layer_url_cases(kind) for kind in ("concurrency", "both", "neither", "empty", "unknown")]
         + [ecr_image_layers_cases(kind) for kind in ("image_tag", "concurrency", "both", "neither")]
         + [blob_fetch_cases(kind) for kind in ("url", "size", "no_url", "not_a_dict", "empty", "concurrency", "retries", "timeout")]
+        + [blob_fetch_cases(kind, "oci_layout") for kind in ("url", "no_url", "empty", "concurrency")]
         + [lookup_cases("concurrency")],
     }
     # sampled_from + flatmap: one_of would flatten the groups into one list of branches, each drawn alike.
@@ -303,7 +325,7 @@ def test_invalid_input_fails_clearly_before_any_request(emulator, tmp_path, figu
                 raise AssertionError(f"the lookup accepted {generated}")
         else:
             args = dict(generated["args"])
-            if generated["module"] == "blob_fetch":
+            if generated["module"] in DOWNLOADERS:
                 args["dest"] = dest
                 args["blobs"] = [dict(blob, url=blob["url"].format(endpoint=emulator.endpoint_url)) if isinstance(blob, dict) and "url" in blob
                                  and blob["url"].startswith("{endpoint}") else blob for blob in args["blobs"]]
@@ -325,7 +347,7 @@ def test_invalid_input_fails_clearly_before_any_request(emulator, tmp_path, figu
         by_module[generated["module"]] += 1
 
     check()
-    assert not os.path.exists(dest), "blob_fetch wrote into dest"
+    assert not os.path.exists(dest), "blob_fetch or oci_layout wrote into dest"
     total = sum(seen.values())
     assert total >= EXAMPLES - 50, seen
     assert all(seen[category] >= EXAMPLES // 20 for category in ("repository", "digest", "registry_id", "platform", "option combination")), seen
