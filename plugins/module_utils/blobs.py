@@ -692,7 +692,14 @@ class BlobURLModule(AnsibleModule):
     masked in the invocation log and in everything the module returns.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Also when the task has no_log, in which case AnsibleModule does not log the invocation
+        # (below) but still returns it in the result.
+        self.no_log_values.update(blob_urls(self.params.get("blobs")))
+
     def _log_invocation(self):
+        # Called from AnsibleModule.__init__, before the line above runs.
         self.no_log_values.update(blob_urls(self.params.get("blobs")))
         super()._log_invocation()
 

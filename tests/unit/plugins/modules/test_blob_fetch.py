@@ -177,3 +177,9 @@ def test_invalid_input_fails_before_any_request(run_blob_fetch, fresh_emulator, 
     failed, result = run_blob_fetch(blobs=entries, dest=str(tmp_path), **args)[:2]
     assert failed and expected in result["msg"]
     assert fresh_emulator.requests() == [] and os.listdir(tmp_path) == []
+
+
+def test_urls_masked_in_the_result_also_when_the_task_has_no_log(run_blob_fetch, demo, tmp_path):
+    failed, result, output = run_blob_fetch(check_mode=True, blobs=demo, dest=str(tmp_path), _ansible_no_log=True)
+    assert not failed and result["invocation"]["module_args"]["blobs"]
+    assert not any(blob["url"] in output for blob in demo)

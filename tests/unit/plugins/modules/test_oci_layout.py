@@ -215,3 +215,13 @@ def test_check_mode_with_blobs_writes_nothing(capsys, blob_server, tmp_path):
 def test_bad_download_options_fail_before_any_request(capsys, tmp_path, blobs, args, expected):
     failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs, **args)
     assert failed and expected in result["msg"] and not os.path.exists(tmp_path / "layout")
+
+
+def test_urls_masked_in_the_result_also_when_the_task_has_no_log(capsys, blob_server, tmp_path):
+    # With no_log on the task, AnsibleModule does not log the invocation; the URLs must still be
+    # kept out of the result it returns (and registers), invocation included.
+    dummy, dummy_requests, url = blob_server
+    blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"digest": sha(LAYER), "url": url(LAYER)}]
+    failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs, _ansible_no_log=True)
+    assert not failed and result["download"]["fetched"] == 2
+    assert "secret" not in json.dumps(result), result["invocation"]
