@@ -292,17 +292,17 @@ def main():
         platform = parse_platform(params["platform"]) if params["platform"] else None
         source = parse_manifest(params["manifest"], params["media_type"])
         text, media_type = to_oci_manifest(params["manifest"], params["media_type"])
-        request = download_request(params) if params["blobs"] is not None else None
+        blobs, concurrency = download_request(params) if params["blobs"] is not None else (None, None)
     except (ValidationError, ManifestError) as e:
         module.fail_json(msg=str(e))
     if platform and not platform["variant"]:
         platform.pop("variant")
 
     downloaded = None
-    if request:
+    if blobs:
         needed = manifest_blobs(source)
         listed = set()
-        for blob in request[0]:
+        for blob in blobs:
             listed.add(blob["digest"])
             if blob["size"] is None and blob["digest"] in needed:
                 blob["size"] = needed[blob["digest"]]  # the manifest's size is enforced on the download
@@ -311,11 +311,11 @@ def main():
             module.fail_json(msg=f"blobs does not list every blob the manifest needs, and the layout at {dest} lacks: " + ", ".join(unlisted),
                              missing=unlisted)
         try:
-            downloaded = download(params, request[0], request[1], dest, module.check_mode)
+            downloaded = download(params, blobs, concurrency, dest, module.check_mode)
         except ValidationError as e:
             module.fail_json(msg=str(e))
         if downloaded["failures"]:
-            module.fail_json(msg=failure_message(downloaded["failures"], len(request[0])), download=downloaded)
+            module.fail_json(msg=failure_message(downloaded["failures"], len(blobs)), download=downloaded)
         del downloaded["failures"]
 
     # Conversion keeps every blob (digest, size, foreign or not), so the source's list serves.

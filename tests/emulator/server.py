@@ -489,7 +489,7 @@ class FaultTable:
                 if rule["latency_ms"]:
                     plan.latency_ms += rule["latency_ms"]
                     used = True
-                if rule["bytes_per_second"] and is_object:
+                if rule["bytes_per_second"]:  # GetObject rules only (see _validate)
                     plan.bytes_per_second = min(plan.bytes_per_second or rule["bytes_per_second"], rule["bytes_per_second"])
                     used = True
                 if plan.error is None:

@@ -220,41 +220,42 @@ def blob_fetch_cases(draw, kind, module="blob_fetch"):
     url = "{endpoint}/bucket/key?X-Amz-Signature=0123"
     good = {"digest": draw(GOOD_DIGEST), "url": url, "size": draw(st.integers(0, 10 ** 9))}
     args = {"blobs": [dict(good)], "dest": "{dest}"}
-    case = downloader_case(module, good)  # pylint: disable=redefined-outer-name
+    make_case = downloader_case(module, good)
     if kind == "digest":
         args["blobs"][0]["digest"] = value = draw(BAD_DIGEST)
         expected = f"blobs[0].digest {value!r}" if value else "blobs[0] has no digest"
-        return case("blob_fetch", args, expected, category="digest")
+        return make_case("blob_fetch", args, expected, category="digest")
     if kind == "url":
         # Not a substring of the digest: the module masks the URL (a credential) wherever it appears.
         value = draw(st.one_of(st.builds("{}://{}/x".format, st.sampled_from(["ftp", "file", "s3", "gopher"]), LOWER),
                                st.builds("x{}".format, ASCII).filter(lambda text: "://" not in text)))
         args["blobs"][0]["url"] = value
-        return case("blob_fetch", args, f"blobs[0].url (for {good['digest']}) is not an http:// or https:// URL", category="option combination")
+        return make_case("blob_fetch", args, f"blobs[0].url (for {good['digest']}) is not an http:// or https:// URL", category="option combination")
     if kind == "size":
         args["blobs"][0]["size"] = value = draw(st.one_of(st.integers(max_value=-1), st.sampled_from(["big", "1.5", "-3"])))
-        return case("blob_fetch", args, f"blobs[0].size {value!r} is not a size", category="option combination")
+        return make_case("blob_fetch", args, f"blobs[0].size {value!r} is not a size", category="option combination")
     if kind == "conflict":
         args["blobs"][0]["layer_digest"] = draw(GOOD_DIGEST.filter(lambda value: value != good["digest"]))
-        return case("blob_fetch", args, "blobs[0] has both digest and layer_digest, with different values", category="digest")
+        return make_case("blob_fetch", args, "blobs[0] has both digest and layer_digest, with different values", category="digest")
     if kind == "no_url":
         args["blobs"].append({"digest": draw(GOOD_DIGEST.filter(lambda value: value != good["digest"]))})
-        return case("blob_fetch", args, "blobs[1] (", ") has no url, and is not present in dest", category="option combination")
+        return make_case("blob_fetch", args, "blobs[1] (", ") has no url, and is not present in dest", category="option combination")
     if kind == "not_a_dict":
         args["blobs"] = [draw(ASCII.filter(lambda text: "=" not in text and not text.lstrip().startswith("{")))]
         # Ansible's own check of the option's element type answers first.
-        return case("blob_fetch", args, "Elements value for option 'blobs' is of type str and we were unable to convert to dict", category="option combination")
+        return make_case("blob_fetch", args, "Elements value for option 'blobs' is of type str and we were unable to convert to dict",
+                         category="option combination")
     if kind == "empty":
         args["blobs"] = []
-        return case("blob_fetch", args, "blobs is empty", category="option combination")
+        return make_case("blob_fetch", args, "blobs is empty", category="option combination")
     if kind == "concurrency":
         args["concurrency"] = value = draw(st.one_of(st.integers(max_value=0), st.integers(min_value=33)))
-        return case("blob_fetch", args, f"concurrency {value!r} is out of range", category="option combination")
+        return make_case("blob_fetch", args, f"concurrency {value!r} is out of range", category="option combination")
     if kind == "retries":
         args["retries"] = value = draw(st.one_of(st.integers(max_value=-1), st.integers(min_value=11)))
-        return case("blob_fetch", args, f"retries {value!r} is out of range", category="option combination")
+        return make_case("blob_fetch", args, f"retries {value!r} is out of range", category="option combination")
     args["timeout"] = value = draw(st.integers(max_value=0))
-    return case("blob_fetch", args, f"timeout {value!r} is out of range", category="option combination")
+    return make_case("blob_fetch", args, f"timeout {value!r} is out of range", category="option combination")
 
 
 @st.composite
