@@ -9,6 +9,59 @@ class ModuleDocFragment:
 
     DOCUMENTATION = r"""
 options:
+  blobs:
+    description:
+      - The blobs to download into the layout, each a dict with the keys below. The C(config) and C(layers)
+        items of M(airgap.ecr.ecr_image_layers) and the C(layers) items of M(airgap.ecr.ecr_layer_url) can be
+        given as they are.
+      - Required by M(airgap.ecr.blob_fetch). With M(airgap.ecr.oci_layout), the blobs of its manifest that
+        it does not list must already be in the layout.
+      - The same digest given more than once is downloaded once. Two entries with the same digest and
+        different sizes are an error.
+      - Everything is checked before any download; each problem is reported with the position of its entry.
+      - The URLs are C(no_log) values, masked in the module's invocation, result and messages; still set
+        C(no_log=true) on the task, since Ansible shows a task's arguments in other places.
+    type: list
+    elements: dict
+    suboptions:
+      digest:
+        description:
+          - The blob's digest, C(sha256:) followed by 64 lowercase hexadecimal characters, or C(sha512:)
+            followed by 128. Either O(blobs[].digest) or O(blobs[].layer_digest) is required.
+        type: str
+      layer_digest:
+        description:
+          - The same as O(blobs[].digest), as M(airgap.ecr.ecr_layer_url) returns it. Given both, they must be equal.
+        type: str
+      url:
+        description:
+          - The C(http://) or C(https://) URL to download the blob from.
+          - Required unless the blob is already present in O(dest).
+          - Error messages name the entry and its digest, never the URL.
+        type: str
+      download_url:
+        description:
+          - The same as O(blobs[].url), as M(airgap.ecr.ecr_image_layers) and M(airgap.ecr.ecr_layer_url) return it.
+            Given both, they must be equal.
+        type: str
+      size:
+        description:
+          - The blob's expected size in bytes. When given, a download of another size is refused, and an
+            interrupted download can be recognised as such.
+        type: raw
+      media_type:
+        description: Accepted and ignored (M(airgap.ecr.ecr_image_layers) returns it).
+        type: str
+      expires_at:
+        description: Accepted and ignored (the URL's expiry, as the ECR modules return it).
+        type: str
+      foreign:
+        description: Accepted and ignored (M(airgap.ecr.ecr_image_layers) returns it).
+        type: bool
+      urls:
+        description: Accepted and ignored (M(airgap.ecr.ecr_image_layers) returns it for foreign layers).
+        type: list
+        elements: str
   concurrency:
     description:
       - How many blobs are downloaded at once. Between 1 and 32.

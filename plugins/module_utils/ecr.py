@@ -26,7 +26,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.airgap.ecr.plugins.module_utils.urls import url_expires_at
+from ansible_collections.airgap.ecr.plugins.module_utils.url_expiry import url_expires_at
 
 # Error codes worth another attempt, on top of amazon.aws's default list (which already has
 # Throttling, TooManyRequestsException, RequestLimitExceeded, InternalFailure, ...).

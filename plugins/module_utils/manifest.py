@@ -10,9 +10,11 @@ specification (image manifest, image index, descriptors, platform) and Docker's 
 v2 schema 2 (manifest and manifest list).
 """
 
-import hashlib
 import json
 import re
+
+from ansible_collections.airgap.ecr.plugins.module_utils.digests import ALGORITHMS
+from ansible_collections.airgap.ecr.plugins.module_utils.digests import digest_of
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -35,7 +37,6 @@ FOREIGN_LAYER_TYPES = (
 )
 
 _PLATFORM_PART_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
 # Architectures whose variant is implied when a manifest omits it (as container runtimes
 # normalise them): arm64 is v8, arm is v7.
 _DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
@@ -45,16 +46,10 @@ class ManifestError(ValueError):
     """A manifest that cannot be used; the message says why."""
 
 
-def digest_of(text, algorithm="sha256"):
-    """The digest of ``text``'s exact UTF-8 bytes, as ECR computes an image digest."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    return f"{algorithm}:{_HASHES[algorithm](data).hexdigest()}"
-
-
 def verify_digest(text, expected, what="manifest"):
     """Raise ManifestError unless ``text``'s bytes have the digest ``expected``."""
     algorithm = expected.split(":", 1)[0]
-    if algorithm not in _HASHES:
+    if algorithm not in ALGORITHMS:
         raise ManifestError(f"{what} digest {expected!r} uses the unsupported algorithm {algorithm!r}")
     actual = digest_of(text, algorithm)
     if actual != expected:
@@ -195,3 +190,45 @@ def select_platform(index, wanted):
         f"the image index has no manifest for platform {format_platform(wanted)}; it offers "
         + (", ".join(offered) if offered else "no platforms")
     )
+
+
+DOCKER_TO_OCI = {
+    "application/vnd.docker.container.image.v1+json": "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+}
+
+
+def _oci_descriptor(descriptor, where):
+    media_type = descriptor.get("mediaType")
+    if media_type not in DOCKER_TO_OCI:
+        raise ManifestError(f"{where} has the media type {media_type!r}, which has no OCI equivalent here")
+    converted = {"mediaType": DOCKER_TO_OCI[media_type], "digest": descriptor["digest"], "size": descriptor["size"]}
+    if descriptor.get("urls"):
+        converted["urls"] = list(descriptor["urls"])
+    return converted
+
+
+def to_oci_manifest(text, media_type=None):
+    """An image manifest in OCI media types: ``(text, media_type)``.
+
+    An OCI manifest is returned unchanged (byte for byte). A Docker v2 schema 2 manifest is
+    rewritten with the OCI media types of its config and layers; the blobs, their digests
+    and sizes are unchanged, so only the manifest (and so its digest) is new. The output
+    is deterministic: the same input always gives the same bytes.
+    """
+    parsed = parse_manifest(text, media_type)
+    if parsed["kind"] != "image":
+        raise ManifestError("an image manifest is needed here, not an index")
+    if parsed["media_type"] == OCI_MANIFEST:
+        return text, OCI_MANIFEST
+    if parsed["media_type"] != DOCKER_MANIFEST:
+        raise ManifestError(f"cannot convert a manifest of media type {parsed['media_type']!r}")
+    document = json.loads(text)
+    converted = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": _oci_descriptor(document["config"], "the config"),
+        "layers": [_oci_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(document["layers"])],
+    }
+    return json.dumps(converted, indent=2) + "\n", OCI_MANIFEST

@@ -36,38 +36,6 @@ description:
 author:
   - airgap.ecr maintainers (@airgap-ecr)
 options:
-  blobs:
-    description:
-      - The blobs to download. Each is a dict with the keys below; other keys are ignored, so that the
-        C(config) and C(layers) items of M(airgap.ecr.ecr_image_layers) and the C(layers) items of
-        M(airgap.ecr.ecr_layer_url) can be given as they are.
-      - The same digest given more than once is downloaded once. Two entries with the same digest and
-        different sizes are an error.
-      - Everything is checked before any download; each problem is reported with the position of its entry.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      digest:
-        description:
-          - The blob's digest, C(sha256:) followed by 64 lowercase hexadecimal characters, or C(sha512:)
-            followed by 128.
-          - C(layer_digest) is accepted instead, as M(airgap.ecr.ecr_layer_url) returns it.
-        type: str
-        required: true
-      url:
-        description:
-          - The C(http://) or C(https://) URL to download the blob from.
-          - C(download_url) is accepted instead, as M(airgap.ecr.ecr_image_layers) and M(airgap.ecr.ecr_layer_url)
-            return it.
-          - Required unless the blob is already present in O(dest).
-          - Error messages name the entry and its digest, never the URL.
-        type: str
-      size:
-        description:
-          - The blob's expected size in bytes. When given, a download of another size is refused, and an
-            interrupted download can be recognised as such.
-        type: int
   dest:
     description:
       - The root directory of the OCI image layout. Blobs go to O(dest)C(/blobs/<algorithm>/<hex>).
@@ -256,43 +224,30 @@ failures:
       sample: "the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): resolve a new URL ..."
 """
 
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DOWNLOAD_ARGUMENT_SPEC
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import STATUS_FETCHED
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import STATUS_PRESENT
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import BlobURLModule
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import download
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import download_request
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import failure_message
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import failure_message
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import DOWNLOAD_ARGUMENT_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import blobs_option
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import download
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import download_request
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import set_file_attributes
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
 
 
-def set_file_attributes(module, result):
-    """Apply the file attribute options to every blob file; True when anything changed."""
-    changed = False
-    for blob in result["blobs"]:
-        if blob["status"] in (STATUS_FETCHED, STATUS_PRESENT):
-            file_args = module.load_file_common_arguments(module.params, path=blob["path"])
-            changed = module.set_fs_attributes_if_different(file_args, changed)
-    return changed
-
-
 def main():
-    argument_spec = dict(
-        blobs=dict(type="list", elements="dict", required=True),
-        dest=dict(type="path", required=True),
-        **DOWNLOAD_ARGUMENT_SPEC,
-    )
-    module = BlobURLModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
+    argument_spec = dict(blobs=blobs_option(required=True), dest=dict(type="path", required=True), **DOWNLOAD_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
     try:
         blobs, concurrency = download_request(module.params)
-        result = download(module.params, blobs, concurrency, module.params["dest"], module.check_mode)
+        result = download(module.params, blobs, concurrency, Layout(module.params["dest"]), module.check_mode)
     except ValidationError as e:
         module.fail_json(msg=str(e))
-
     result["changed"] = set_file_attributes(module, result) or result["changed"]
-    if result["failures"]:
-        module.fail_json(msg=failure_message(result["failures"], len(blobs)), **result)
-    del result["failures"]
+    failures = result.pop("failures")
+    if failures:
+        module.fail_json(msg=failure_message(failures, len(blobs)), failures=failures, **result)
     module.exit_json(**result)
 
 

@@ -61,20 +61,6 @@ options:
       - Also write the layout as an uncompressed tar at this path (an C(oci-archive)), atomically.
       - It is rewritten only when its content would differ.
     type: path
-  blobs:
-    description:
-      - The blobs to download into the layout before it is written, in the form of
-        O(airgap.ecr.blob_fetch#module:blobs) (dicts with C(digest) or C(layer_digest), C(url) or C(download_url),
-        and C(size)), typically C([image.config] + image.layers | rejectattr('foreign')) of
-        M(airgap.ecr.ecr_image_layers).
-      - The download URLs are kept out of the module's messages, result and invocation log; still set
-        C(no_log=true) on the task, since Ansible shows a task's arguments in other places.
-      - When any blob cannot be downloaded and verified, the task fails naming each such blob, and
-        C(index.json) is not written.
-      - The options O(concurrency), O(retries), O(timeout), O(headers), O(validate_certs), O(use_proxy),
-        O(client_cert), O(client_key) and O(ca_path) apply to these downloads.
-    type: list
-    elements: dict
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -202,74 +188,20 @@ download:
       returned: when some blobs failed
 """
 
-import os
-import tempfile
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import DOWNLOAD_ARGUMENT_SPEC
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import BlobURLModule
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import download
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import download_request
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import failure_message
+from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import ImageLayoutError
+from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import image_request
+from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import write_image
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
-from ansible_collections.airgap.ecr.plugins.module_utils.manifest import digest_of
-from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_manifest
-from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_platform
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import INDEX_FILE
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import OCI_LAYOUT_CONTENT
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import OCI_LAYOUT_FILE
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import archive_matches
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import index_entry
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import merged_index
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import to_oci_manifest
-from ansible_collections.airgap.ecr.plugins.module_utils.oci import write_archive
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import DOWNLOAD_ARGUMENT_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import blobs_option
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_digest
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_image_tag
-
-
-def read_text(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def write_text(module, path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)
-        module.atomic_move(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def manifest_blobs(parsed):
-    """``{digest: size}`` of the blobs a layout of the manifest must hold (config and non-foreign layers), in order."""
-    return {blob["digest"]: blob["size"] for blob in [parsed["config"]] + [layer for layer in parsed["layers"] if not layer.get("foreign")]}
-
-
-def missing_blobs(dest, parsed):
-    """Blobs the manifest needs that are not in the layout with their size."""
-    missing = []
-    for digest, size in manifest_blobs(parsed).items():
-        path = blob_path(dest, digest)
-        if not os.path.isfile(path) or os.path.getsize(path) != size:
-            missing.append(digest)
-    return missing
 
 
 def main():
-    module = BlobURLModule(
+    module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
             manifest=dict(type="str", required=True),
@@ -278,88 +210,18 @@ def main():
             ref_name=dict(type="str", required=True),
             platform=dict(type="str"),
             archive=dict(type="path"),
-            blobs=dict(type="list", elements="dict"),
+            blobs=blobs_option(required=False),
             **DOWNLOAD_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    dest = params["dest"]
     try:
-        validate_image_tag(params["ref_name"], option="ref_name")
-        if params["source_digest"] is not None:
-            validate_digest(params["source_digest"], option="source_digest")
-        platform = parse_platform(params["platform"]) if params["platform"] else None
-        source = parse_manifest(params["manifest"], params["media_type"])
-        text, media_type = to_oci_manifest(params["manifest"], params["media_type"])
-        blobs, concurrency = download_request(params) if params["blobs"] is not None else (None, None)
+        request = image_request(module.params)
+        result = write_image(Layout(module.params["dest"]), module.params, request, module.check_mode)
     except (ValidationError, ManifestError) as e:
         module.fail_json(msg=str(e))
-    if platform and not platform["variant"]:
-        platform.pop("variant")
-
-    downloaded = None
-    if blobs:
-        needed = manifest_blobs(source)
-        listed = set()
-        for blob in blobs:
-            listed.add(blob["digest"])
-            if blob["size"] is None and blob["digest"] in needed:
-                blob["size"] = needed[blob["digest"]]  # the manifest's size is enforced on the download
-        unlisted = [digest for digest in missing_blobs(dest, source) if digest not in listed]
-        if unlisted:
-            module.fail_json(msg=f"blobs does not list every blob the manifest needs, and the layout at {dest} lacks: " + ", ".join(unlisted),
-                             missing=unlisted)
-        try:
-            downloaded = download(params, blobs, concurrency, dest, module.check_mode)
-        except ValidationError as e:
-            module.fail_json(msg=str(e))
-        if downloaded["failures"]:
-            module.fail_json(msg=failure_message(downloaded["failures"], len(blobs)), download=downloaded)
-        del downloaded["failures"]
-
-    # Conversion keeps every blob (digest, size, foreign or not), so the source's list serves.
-    missing = missing_blobs(dest, source)
-    if missing and not module.check_mode:  # in check mode, blob_fetch has not written them either
-        module.fail_json(
-            msg=f"the layout at {dest} lacks blobs the manifest needs (fetch them first, with airgap.ecr.blob_fetch): " + ", ".join(missing),
-            missing=missing,
-        )
-
-    source_digest = params["source_digest"] or digest_of(params["manifest"])
-    entry = index_entry(text, media_type, params["ref_name"], platform, source_digest, source["media_type"])
-    index_path = os.path.join(dest, INDEX_FILE)
-    planned = [
-        (blob_path(dest, entry["digest"]), text),
-        (os.path.join(dest, OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT),
-        (index_path, merged_index(read_text(index_path), entry)),  # last: the layout is complete once it is there
-    ]
-    files = [path for path, content in planned if read_text(path) != content]
-    if not module.check_mode:
-        for path, content in planned:
-            if path in files:
-                write_text(module, path, content)
-
-    result = dict(
-        changed=bool(files) or bool(missing) or bool(downloaded and downloaded["changed"]),
-        missing=missing,
-        manifest_digest=entry["digest"],
-        source_digest=source_digest,
-        converted=text != params["manifest"],
-        ref_name=params["ref_name"],
-        files=files,
-    )
-    if downloaded is not None:
-        del downloaded["changed"]
-        result["download"] = downloaded
-    archive = params["archive"]
-    if archive:
-        result["archive"] = archive
-        if files or not archive_matches(archive, dest):
-            result["changed"] = True
-            result["files"] = files + [archive]
-            if not module.check_mode:
-                write_archive(archive, dest)
+    except ImageLayoutError as e:
+        module.fail_json(msg=str(e), **e.details)
     module.exit_json(**result)
 
 

@@ -242,8 +242,8 @@ def blob_fetch_cases(draw, kind, module="blob_fetch"):
         return make_case("blob_fetch", args, "blobs[1] (", ") has no url, and is not present in dest", category="option combination")
     if kind == "not_a_dict":
         args["blobs"] = [draw(ASCII.filter(lambda text: "=" not in text and not text.lstrip().startswith("{")))]
-        # Ansible's own check of the option's element type answers first.
-        return make_case("blob_fetch", args, "Elements value for option 'blobs' is of type str and we were unable to convert to dict",
+        # Ansible's own check of the entry against the option's suboptions answers first.
+        return make_case("blob_fetch", args, "dictionary requested, could not parse JSON or key=value",
                          category="option combination")
     if kind == "empty":
         args["blobs"] = []

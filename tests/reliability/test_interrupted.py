@@ -31,7 +31,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import CHUNK_SIZE
+from ansible_collections.airgap.ecr.plugins.module_utils.digests import CHUNK_SIZE
 from ansible_collections.airgap.ecr.tests.reliability.conftest import kill_play
 from ansible_collections.airgap.ecr.tests.reliability.conftest import read_text
 from ansible_collections.airgap.ecr.tests.reliability.conftest import role_play

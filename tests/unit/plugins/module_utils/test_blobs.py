@@ -12,7 +12,10 @@ import time
 
 import pytest
 
-from ansible_collections.airgap.ecr.plugins.module_utils import blobs
+from ansible_collections.airgap.ecr.plugins.module_utils import download_http
+from ansible_collections.airgap.ecr.plugins.module_utils import downloader
+from ansible_collections.airgap.ecr.plugins.module_utils import target_module
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
 
 SECRET = "X-Amz-Signature=0123456789abcdef0123456789abcdef&X-Amz-Credential=AKIDUNITTESTSECRET"
@@ -144,12 +147,12 @@ def server_fixture(monkeypatch):
 
 @pytest.fixture(name="opener")
 def opener_fixture():
-    return blobs.url_opener(timeout=5)
+    return download_http.url_opener(timeout=5)
 
 
 def fetch(opener, entries, dest, **kwargs):
     kwargs.setdefault("retry_delay", 0)
-    return blobs.fetch_blobs(opener, blobs.normalize_blobs(entries), str(dest), **kwargs)
+    return downloader.fetch_blobs(opener, target_module.normalize_blobs(entries), Layout(str(dest)), **kwargs)
 
 
 def tree(root):
@@ -362,7 +365,7 @@ def test_403_says_url_expired_without_url(server, opener, tmp_path):
     assert "Request has expired" in failure["error"]
     assert len(server.requests()) == 1, "a 403 is not retried"
     assert no_secret(result) and "gone" not in failure["error"]
-    assert blobs.failure_message(result["failures"], 1).count(digest) == 1
+    assert downloader.failure_message(result["failures"], 1).count(digest) == 1
 
 
 def test_500_is_retried(server, opener, tmp_path):
@@ -393,7 +396,7 @@ def test_connection_refused_names_no_url(opener, tmp_path):
 def test_timeout_is_retried(server, tmp_path):
     data = make_data(2000, 19)
     server.plan("slow", {"delay": 1.5})
-    opener = blobs.url_opener(timeout=0.5)
+    opener = download_http.url_opener(timeout=0.5)
     result = fetch(opener, [{"digest": digest_of(data), "url": server.add("slow", data)}], tmp_path, retries=1)
     assert result["blobs"][0]["status"] == "fetched"
     assert len(server.requests()) == 2
@@ -493,20 +496,20 @@ def test_check_mode_writes_nothing(server, opener, tmp_path):
 )
 def test_invalid_input(entries, expected):
     with pytest.raises(ValidationError) as error:
-        blobs.normalize_blobs(entries)
+        target_module.normalize_blobs(entries)
     assert expected in str(error.value)
     assert "AKIDUNITTESTSECRET" not in str(error.value)
 
 
 def test_every_problem_is_reported():
     with pytest.raises(ValidationError) as error:
-        blobs.normalize_blobs([{"digest": "sha256:1"}, {"digest": "sha256:" + "a" * 64}, {"digest": "x"}])
+        target_module.normalize_blobs([{"digest": "sha256:1"}, {"digest": "sha256:" + "a" * 64}, {"digest": "x"}])
     assert "blobs[0].digest" in str(error.value) and "blobs[2].digest" in str(error.value) and "blobs[1]" not in str(error.value)
 
 
 def test_merging_duplicates():
     digest = "sha256:" + "a" * 64
-    merged = blobs.normalize_blobs([{"digest": digest}, {"layer_digest": digest, "download_url": "https://h/x", "size": "7"}])
+    merged = target_module.normalize_blobs([{"digest": digest}, {"layer_digest": digest, "download_url": "https://h/x", "size": "7"}])
     assert merged == [{"index": 0, "digest": digest, "url": "https://h/x", "size": 7}]
 
 
@@ -521,6 +524,5 @@ def test_missing_url_fails_before_any_request(server, opener, tmp_path):
 
 def test_scrub():
     text = f"<urlopen error GET http://127.0.0.1:9/b?{SECRET} failed> {SECRET}"
-    cleaned = blobs.scrub(text)
+    cleaned = download_http.scrub(text)
     assert "127.0.0.1" not in cleaned and "AKIDUNITTESTSECRET" not in cleaned and "0123456789abcdef" not in cleaned
-    assert blobs.blob_urls([{"url": "u1", "download_url": "u2"}, "x", {"url": None}]) == {"u1", "u2"}

@@ -154,7 +154,7 @@ def test_expired_url_fails_naming_the_digest(run_blob_fetch, fresh_emulator, tmp
 
 def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, monkeypatch):
     logged = []
-    monkeypatch.setattr(blob_fetch.BlobURLModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+    monkeypatch.setattr(blob_fetch.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
     failed = run_blob_fetch(check_mode=True, blobs=demo, dest=str(tmp_path))[0]
     assert not failed and logged and "blobs=" in logged[0]
     assert not any(blob["url"] in msg or "X-Amz-Signature" in msg for msg in logged for blob in demo)
@@ -166,7 +166,7 @@ def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, mon
         ([{"digest": "sha256:12", "url": "http://127.0.0.1:1/x"}], {}, "blobs[4].digest 'sha256:12' is not a valid sha256 digest"),
         ([{"digest": "sha256:" + "a" * 64}], {}, "blobs[4] (sha256:" + "a" * 64 + ") has no url, and is not present in dest"),
         ([{"digest": "sha256:" + "a" * 64, "url": "ftp://127.0.0.1:1/x"}], {}, "blobs[4].url (for sha256:" + "a" * 64 + ") is not an http"),
-        (["sha256:" + "a" * 64], {}, "Elements value for option 'blobs' is of type str"),
+        (["sha256:" + "a" * 64], {}, "dictionary requested, could not parse JSON or key=value"),
         ([{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}], {"concurrency": 33}, "concurrency 33 is out of range"),
         ([{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}], {"retries": -1}, "retries -1 is out of range"),
     ],

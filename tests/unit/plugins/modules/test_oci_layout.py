@@ -13,8 +13,8 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.airgap.ecr.plugins.module_utils import oci
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
+from ansible_collections.airgap.ecr.plugins.module_utils import layout as oci
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.modules.oci_layout import main
 
 CONFIG = b'{"architecture": "arm64", "os": "linux", "variant": "v8"}'
@@ -56,7 +56,7 @@ def tree(root):
 def layout_fixture(tmp_path):
     root = tmp_path / "layout"
     for data in (CONFIG, LAYER):
-        path = blob_path(str(root), sha(data))
+        path = Layout(str(root)).blob_path(sha(data))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as handle:
             handle.write(data)
@@ -73,7 +73,7 @@ def test_writes_a_complete_layout_then_changes_nothing(capsys, layout, tmp_path)
     assert entry["digest"] == result["manifest_digest"]
     assert entry["platform"] == {"os": "linux", "architecture": "arm64", "variant": "v8"}
     assert entry["annotations"][oci.SOURCE_DIGEST] == sha(DOCKER.encode())
-    with open(blob_path(layout, entry["digest"]), "rb") as handle:
+    with open(Layout(layout).blob_path(entry["digest"]), "rb") as handle:
         assert sha(handle.read()) == entry["digest"]
     assert json.load(open(os.path.join(layout, "oci-layout"), encoding="utf-8")) == {"imageLayoutVersion": "1.0.0"}
     assert result["files"][-1] == archive and result["files"][-2].endswith("index.json")
@@ -159,7 +159,7 @@ def test_blobs_downloaded_then_laid_out_in_one_run(capsys, blob_server, tmp_path
     assert download["bytes"] == len(CONFIG) + len(LAYER)
     assert "index.json" in tree(dest) and len(requests) == 2
     for data in (CONFIG, LAYER):
-        with open(blob_path(dest, sha(data)), "rb") as handle:
+        with open(Layout(dest).blob_path(sha(data)), "rb") as handle:
             assert handle.read() == data
     assert "secret" not in json.dumps(result)
 

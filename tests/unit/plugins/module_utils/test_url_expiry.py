@@ -3,8 +3,8 @@
 
 import datetime
 
-from ansible_collections.airgap.ecr.plugins.module_utils.urls import url_expires_at
-from ansible_collections.airgap.ecr.plugins.module_utils.urls import url_expiry
+from ansible_collections.airgap.ecr.plugins.module_utils.url_expiry import url_expires_at
+from ansible_collections.airgap.ecr.plugins.module_utils.url_expiry import url_expiry
 
 # The shape of the URL in the AWS CLI's example for get-download-url-for-layer.
 CLI_EXAMPLE = (

@@ -9,8 +9,8 @@ import tarfile
 import pytest
 
 from ansible_collections.airgap.ecr.plugins.module_utils import manifest as m
-from ansible_collections.airgap.ecr.plugins.module_utils import oci
-from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
+from ansible_collections.airgap.ecr.plugins.module_utils import layout as oci
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
 
 
@@ -40,9 +40,9 @@ DOCKER = json.dumps(
 
 
 def test_docker_manifest_is_converted_deterministically_with_the_same_blobs():
-    text, media_type = oci.to_oci_manifest(DOCKER)
+    text, media_type = m.to_oci_manifest(DOCKER)
     assert media_type == m.OCI_MANIFEST
-    assert oci.to_oci_manifest(DOCKER)[0] == text
+    assert m.to_oci_manifest(DOCKER)[0] == text
     document = json.loads(text)
     assert document["mediaType"] == m.OCI_MANIFEST
     assert document["config"] == {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(CONFIG), "size": len(CONFIG)}
@@ -53,22 +53,22 @@ def test_docker_manifest_is_converted_deterministically_with_the_same_blobs():
 
 
 def test_oci_manifest_is_kept_byte_for_byte():
-    text = oci.to_oci_manifest(DOCKER)[0]
+    text = m.to_oci_manifest(DOCKER)[0]
     odd_but_valid = text.replace("\n", "\r\n") + "  "
-    assert oci.to_oci_manifest(odd_but_valid) == (odd_but_valid, m.OCI_MANIFEST)
+    assert m.to_oci_manifest(odd_but_valid) == (odd_but_valid, m.OCI_MANIFEST)
 
 
 def test_indexes_and_unknown_types_are_refused():
     index = json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": []})
     with pytest.raises(ManifestError, match="not an index"):
-        oci.to_oci_manifest(index)
+        m.to_oci_manifest(index)
     odd = DOCKER.replace("application/vnd.docker.image.rootfs.diff.tar.gzip", "application/x-odd")
     with pytest.raises(ManifestError, match="no OCI equivalent"):
-        oci.to_oci_manifest(odd)
+        m.to_oci_manifest(odd)
 
 
 def test_index_entry_records_the_source_only_when_converted():
-    text, media_type = oci.to_oci_manifest(DOCKER)
+    text, media_type = m.to_oci_manifest(DOCKER)
     entry = oci.index_entry(text, media_type, "1.0", {"os": "linux", "architecture": "amd64"}, sha(DOCKER.encode()), m.DOCKER_MANIFEST)
     assert entry["digest"] == sha(text.encode()) and entry["size"] == len(text.encode())
     assert entry["annotations"] == {
@@ -93,7 +93,7 @@ def test_merged_index_replaces_the_same_name_and_keeps_others():
 
 def make_layout(root):
     for data in (CONFIG, LAYER):
-        path = blob_path(root, sha(data))
+        path = Layout(root).blob_path(sha(data))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as handle:
             handle.write(data)
@@ -108,18 +108,18 @@ def test_archive_is_reproducible_and_detects_changes(tmp_path):
     root = str(tmp_path / "layout")
     make_layout(root)
     archive = str(tmp_path / "image.tar")
-    assert not oci.archive_matches(archive, root)
-    oci.write_archive(archive, root)
+    assert not Layout(root).archive_matches(archive)
+    Layout(root).write_archive(archive)
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         assert all(info.mtime == 0 and info.uid == 0 for info in tar.getmembers())
     assert names[:2] == ["oci-layout", "index.json"]
     assert f"blobs/sha256/{sha(LAYER)[7:]}" in names and not any(".partial" in n for n in names)
     first = open(archive, "rb").read()
-    oci.write_archive(archive, root)
+    Layout(root).write_archive(archive)
     assert open(archive, "rb").read() == first
-    assert oci.archive_matches(archive, root)
+    assert Layout(root).archive_matches(archive)
     with open(os.path.join(root, oci.INDEX_FILE), "w", encoding="utf-8") as handle:
         handle.write('{"changed": true}')
-    assert not oci.archive_matches(archive, root)
+    assert not Layout(root).archive_matches(archive)
     assert not os.path.exists(str(tmp_path / ".image.tar.partial"))

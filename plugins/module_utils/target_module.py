@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the airgap.ecr collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""What the target modules (blob_fetch, oci_layout) share: the download options and their checks.
+
+The ``blobs`` option is declared entry by entry, with the URL ``no_log``, so ansible-core masks
+every URL in the invocation and in the results itself. ``download_request()`` checks the
+options before any request; ``download()`` runs the downloader into a layout. Runs on target
+hosts: standard library and ``ansible.module_utils`` only.
+"""
+
+from urllib.parse import urlsplit
+
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import DEFAULT_TIMEOUT
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import url_opener
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_CONCURRENCY
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_RETRIES
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import MAX_CONCURRENCY
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import MAX_RETRIES
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import STATUS_FETCHED
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import STATUS_PRESENT
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import fetch_blobs
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_concurrency
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_digest
+
+# One entry of ``blobs`` (documented in the airgap.ecr.blob_download fragment). The keys that
+# ecr_image_layers and ecr_layer_url return besides these are accepted and ignored, so that their
+# items can be given as they are.
+BLOB_ENTRY_SPEC = dict(
+    digest=dict(type="str"),
+    layer_digest=dict(type="str"),
+    url=dict(type="str", no_log=True),
+    download_url=dict(type="str", no_log=True),
+    size=dict(type="raw"),
+    media_type=dict(type="str"),
+    expires_at=dict(type="str"),
+    foreign=dict(type="bool"),
+    urls=dict(type="list", elements="str"),
+)
+
+# The download options of blob_fetch and oci_layout (documented in the airgap.ecr.blob_download fragment).
+DOWNLOAD_ARGUMENT_SPEC = dict(
+    concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+    retries=dict(type="int", default=DEFAULT_RETRIES),
+    timeout=dict(type="int", default=DEFAULT_TIMEOUT),
+    headers=dict(type="dict"),
+    validate_certs=dict(type="bool", default=True),
+    use_proxy=dict(type="bool", default=True),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path", no_log=False),
+    ca_path=dict(type="path"),
+)
+
+
+def blobs_option(required):
+    """The argument spec of the ``blobs`` option."""
+    return dict(type="list", elements="dict", options=BLOB_ENTRY_SPEC, required=required)
+
+
+def _size_value(value, where):
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{where}.size {value!r} is not a size: give the blob's size in bytes, an integer of 0 or more")
+    return value
+
+
+def _one_of(entry, names, where):
+    """The value under the first of ``names`` that is set; two different values are an error."""
+    found = [(name, entry.get(name)) for name in names if entry.get(name) not in (None, "")]
+    if len(found) > 1 and found[0][1] != found[1][1]:
+        raise ValidationError(f"{where} has both {found[0][0]} and {found[1][0]}, with different values: give one of them")
+    return found[0][1] if found else None
+
+
+def _url_value(value, where, digest):
+    if value is None:
+        return None
+    # The URL is a credential: the messages name the entry and its digest, never the URL.
+    if not isinstance(value, str):
+        raise ValidationError(f"{where}.url (for {digest}) must be a string, got a {type(value).__name__}")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValidationError(f"{where}.url (for {digest}) is not an http:// or https:// URL")
+    return value
+
+
+def normalize_blobs(entries):
+    """Validate ``blobs`` and return ``[{"index", "digest", "url", "size"}]`` without duplicate digests.
+
+    Each entry is a dict with ``digest`` (or ``layer_digest``), ``url`` (or ``download_url``) and
+    an optional ``size``; other keys (``media_type``, ``expires_at``, ...) are ignored. Entries
+    with the same digest are merged: the first URL given is used, and their sizes must agree.
+    Every problem is reported, with the entry's position; raises ValidationError.
+    """
+    if not isinstance(entries, (list, tuple)) or not entries:
+        raise ValidationError("blobs is empty: give at least one blob, a dict with a digest and a url")
+    problems = []
+    merged = {}
+    for index, entry in enumerate(entries):
+        where = f"blobs[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where} must be a dict with a digest and a url, got a {type(entry).__name__}")
+            continue
+        try:
+            digest = _one_of(entry, ("digest", "layer_digest"), where)
+            if digest is None:
+                raise ValidationError(f"{where} has no digest: give digest, for example 'sha256:' followed by 64 hexadecimal characters")
+            validate_digest(digest, option=f"{where}.digest")
+            url = _url_value(_one_of(entry, ("url", "download_url"), where), where, digest)
+            size = _size_value(entry.get("size"), where)
+        except ValidationError as e:
+            problems.append(str(e))
+            continue
+        blob = merged.get(digest)
+        if blob is None:
+            merged[digest] = dict(index=index, digest=digest, url=url, size=size)
+            continue
+        if size is not None and blob["size"] is not None and size != blob["size"]:
+            problems.append(
+                f"{where}.size {size} differs from the size {blob['size']} of the same digest {digest} in blobs[{blob['index']}]"
+            )
+            continue
+        if blob["url"] is None:
+            blob["url"] = url
+        if blob["size"] is None:
+            blob["size"] = size
+    if problems:
+        raise ValidationError("; ".join(problems))
+    return list(merged.values())
+
+
+def download_request(params):
+    """The normalised blobs and the concurrency of a module's parameters, checked; raises ValidationError."""
+    blobs = normalize_blobs(params["blobs"])
+    concurrency = validate_concurrency(params["concurrency"], maximum=MAX_CONCURRENCY)
+    if not 0 <= params["retries"] <= MAX_RETRIES:
+        raise ValidationError(f"retries {params['retries']!r} is out of range: it must be an integer from 0 to {MAX_RETRIES}")
+    if params["timeout"] < 1:
+        raise ValidationError(f"timeout {params['timeout']!r} is out of range: it must be at least 1 second")
+    return blobs, concurrency
+
+
+def download(params, blobs, concurrency, layout, check_mode):
+    """``fetch_blobs()`` into ``layout`` with the opener and retries the module's download options ask for."""
+    opener = url_opener(
+        timeout=params["timeout"],
+        validate_certs=params["validate_certs"],
+        use_proxy=params["use_proxy"],
+        headers=params["headers"],
+        client_cert=params["client_cert"],
+        client_key=params["client_key"],
+        ca_path=params["ca_path"],
+    )
+    return fetch_blobs(opener, blobs, layout, concurrency=concurrency, retries=params["retries"], check_mode=check_mode)
+
+
+def set_file_attributes(module, result):
+    """Apply the module's file attribute options to every blob file in place; True when anything changed."""
+    changed = False
+    for blob in result["blobs"]:
+        if blob["status"] in (STATUS_FETCHED, STATUS_PRESENT):
+            file_args = module.load_file_common_arguments(module.params, path=blob["path"])
+            changed = module.set_fs_attributes_if_different(file_args, changed)
+    return changed
