@@ -55,9 +55,9 @@ DOWNLOAD_ARGUMENT_SPEC = dict(
 )
 
 
-def blobs_option(required):
-    """The argument spec of the ``blobs`` option."""
-    return dict(type="list", elements="dict", options=BLOB_ENTRY_SPEC, required=required)
+def blobs_option():
+    """The argument spec of the ``blobs`` option (blob_fetch requires it: ``normalize_blobs`` says so when it is missing)."""
+    return dict(type="list", elements="dict", options=BLOB_ENTRY_SPEC)
 
 
 def _size_value(value, where):

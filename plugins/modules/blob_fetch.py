@@ -237,7 +237,7 @@ from ansible_collections.airgap.ecr.plugins.module_utils.validation import Valid
 
 
 def main():
-    argument_spec = dict(blobs=blobs_option(required=True), dest=dict(type="path", required=True), **DOWNLOAD_ARGUMENT_SPEC)
+    argument_spec = dict(blobs=blobs_option(), dest=dict(type="path", required=True), **DOWNLOAD_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
     try:
         blobs, concurrency = download_request(module.params)
@@ -245,9 +245,9 @@ def main():
     except ValidationError as e:
         module.fail_json(msg=str(e))
     result["changed"] = set_file_attributes(module, result) or result["changed"]
-    failures = result.pop("failures")
-    if failures:
-        module.fail_json(msg=failure_message(failures, len(blobs)), failures=failures, **result)
+    if result["failures"]:
+        module.fail_json(msg=failure_message(result["failures"], len(blobs)), **result)
+    del result["failures"]
     module.exit_json(**result)
 
 

@@ -210,7 +210,7 @@ def main():
             ref_name=dict(type="str", required=True),
             platform=dict(type="str"),
             archive=dict(type="path"),
-            blobs=blobs_option(required=False),
+            blobs=blobs_option(),
             **DOWNLOAD_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
