@@ -19,7 +19,7 @@ description:
   - With O(digests), many layers are resolved in one task, concurrently, with at most O(concurrency)
     requests in flight.
   - Input is checked against the rules of the ECR API before any request is made.
-  - ECR's answer is checked before it is used: it must name the digest asked for, and its URL must be
+  - ECR's answer is checked before it is used; it must name the digest asked for, and its URL must be
     C(https) (C(http) is accepted only from an endpoint named with O(endpoint_url), such as a local test
     endpoint); otherwise the task fails without showing the URL.
   - Throttling (C(ThrottlingException)) and server errors are retried with jittered exponential backoff,
