@@ -175,10 +175,13 @@ failures:
       description: The digest that failed.
       type: str
     error_code:
-      description: The ECR error code, for example C(LayersNotFoundException).
+      description:
+        - The ECR error code, for example C(LayersNotFoundException).
+        - C(LayerDigestMismatch), C(MissingDownloadUrl) or C(InsecureDownloadUrl) when ECR's answer failed the
+          module's checks (see the description).
       type: str
     error_message:
-      description: The message ECR gave.
+      description: The message ECR gave, with tokens, key ids and signatures replaced by C(<hidden>).
       type: str
 """
 
