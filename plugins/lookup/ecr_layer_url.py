@@ -10,7 +10,8 @@ short_description: Pre-signed download URLs of Amazon ECR image layers, on the c
 description:
   - Returns, for each layer digest given as a term, the pre-signed Amazon S3 URL from which the layer can be
     downloaded without AWS credentials, by calling ECR's C(GetDownloadUrlForLayer) on the controller.
-  - The same validation, retries, concurrency and error messages as the M(airgap.ecr.ecr_layer_url) module.
+  - The same validation, retries, concurrency, checks of ECR's answer and error messages as the
+    M(airgap.ecr.ecr_layer_url) module.
   - A URL is a bearer credential until it expires (about an hour); keep it out of logs (C(no_log=true)).
   - Lookups are evaluated on every use of the variable that holds them; to call ECR once, set a fact, or
     use the module with C(run_once=true).
@@ -24,18 +25,8 @@ options:
     required: true
     type: list
     elements: str
-  repository:
-    description: Name of the ECR repository, for example C(team/app).
-    type: str
-    required: true
-  registry_id:
-    description: The 12-digit AWS account id of the registry; the caller's account when omitted.
-    type: str
-  concurrency:
-    description: How many requests may be in flight at once (1 to 64).
-    type: int
-    default: 8
 extends_documentation_fragment:
+  - airgap.ecr.ecr_request
   - amazon.aws.boto3
   - amazon.aws.common.plugins
   - amazon.aws.region.plugins
@@ -47,8 +38,11 @@ EXAMPLES = r"""
     dest: /srv/fetch-layer.sh
     mode: "0700"
     content: |
-      curl -fsSo layer.tar.gz '{{ lookup("airgap.ecr.ecr_layer_url", layer_digest, repository="team/app", region="eu-west-1") }}'
-      echo '{{ layer_digest[7:] }}  layer.tar.gz' | sha256sum -c
+      curl -fsSo layer.tar.gz {{ layer_url | quote }}
+      echo {{ (layer_digest[7:] ~ "  layer.tar.gz") | quote }} | sha256sum -c
+  vars:
+    # "| quote" above: a URL (or any value) put into a shell command is quoted for the shell
+    layer_url: "{{ lookup('airgap.ecr.ecr_layer_url', layer_digest, repository='team/app', region='eu-west-1') }}"
   no_log: true
 
 - name: Several URLs at once, as a list
@@ -67,17 +61,14 @@ _raw:
 
 from ansible.errors import AnsibleLookupError
 
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.plugin_utils.lookup import AWSLookupBase
 
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import MAX_CONCURRENCY
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import describe_failures
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import ecr_client
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import resolve_layer_urls
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr import layer_urls
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import validate_ecr_request
+from ansible_collections.airgap.ecr.plugins.module_utils.redaction import redact
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import unique_digests
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_concurrency
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_registry_id
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_repository
 
 
 def flattened(terms):
@@ -94,18 +85,19 @@ def flattened(terms):
 class LookupModule(AWSLookupBase):
     def run(self, terms, variables=None, **kwargs):
         super().run(terms, variables, **kwargs)
+        terms = flattened(terms)
+        options = {name: self.get_option(name) for name in ("repository", "registry_id", "concurrency")}
         try:
-            repository = validate_repository(self.get_option("repository"))
-            registry_id = validate_registry_id(self.get_option("registry_id"))
-            terms = flattened(terms)
-            digests = unique_digests(terms, option="terms")
-            concurrency = validate_concurrency(self.get_option("concurrency"), maximum=MAX_CONCURRENCY)
+            request = validate_ecr_request(dict(options, digests=terms), digests_option="terms")
         except ValidationError as e:
             raise AnsibleLookupError(f"airgap.ecr.ecr_layer_url: {e}") from None
-
-        client = ecr_client(self, concurrency=concurrency)
-        layers, failures = resolve_layer_urls(client, repository, digests, registry_id, concurrency)
-        if failures:
-            raise AnsibleLookupError(describe_failures(failures, repository, len(digests), registry_id, self.region))
-        urls = {digest: layer["download_url"] for digest, layer in zip(digests, layers)}
+        allow_http = bool(self.get_option("endpoint_url"))
+        try:
+            layers = layer_urls(
+                ecr_client(self, request.concurrency), request, region=self.region, allow_http=allow_http
+            )
+        except AnsibleAWSError as e:
+            secrets = [self.get_option(name) for name in ("access_key", "secret_key", "session_token")]
+            raise AnsibleLookupError(redact(e.message, secrets)) from None
+        urls = {layer["layer_digest"]: layer["download_url"] for layer in layers}
         return [urls[digest] for digest in terms]

@@ -6,17 +6,23 @@
 """Whole images: a tag or digest -> the verified manifest for one platform and its blobs.
 
 Takes a (retrying) boto3 ECR client and plain values, so it can be tested without Ansible.
+An image that cannot be resolved raises amazon.aws's ``AnsibleAWSError``, whose message names
+the image and says why, with ``error_code`` for the result.
 """
 
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import ECRError
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import call
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import explain
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr import layer_urls
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr_errors import ECRCallError
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr_errors import explain
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ACCEPTED_MEDIA_TYPES
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import format_platform
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_manifest
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import select_platform
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import verify_digest
+from ansible_collections.airgap.ecr.plugins.module_utils.redaction import redact
 
 # BatchGetImage reports a missing image in ``failures``, not as an exception.
 IMAGE_FAILURES = {
@@ -31,13 +37,9 @@ IMAGE_FAILURES = {
 }
 
 
-class ImageError(Exception):
-    """An image that cannot be resolved; the message names it and says why."""
-
-    def __init__(self, message, code=None, exception=None):
-        super().__init__(message)
-        self.code = code
-        self.exception = exception
+def image_error(message, code, exception=None):
+    """An image that cannot be resolved: ``message`` (redacted), ``error_code`` for the result."""
+    return AnsibleAWSError(message=redact(message), exception=exception, error_code=code)
 
 
 def image_reference(repository, tag=None, digest=None):
@@ -56,15 +58,20 @@ def get_manifest(client, repository, image_id, registry_id=None, region=None):
         params["registryId"] = registry_id
     try:
         response = call(client, "batch_get_image", reference, **params)
-    except ECRError as e:
-        message = f"Could not get image {reference}: " + explain(e.code, e.aws_message, repository, registry_id, region, "ecr:BatchGetImage")
-        raise ImageError(message, e.code, None if e.known else e.exception) from None
+    except ECRCallError as e:
+        explanation = explain(e.code, e.aws_message, repository, registry_id, region, "ecr:BatchGetImage")
+        raise image_error(
+            f"Could not get image {reference}: {explanation}", e.code, None if e.known else e.exception
+        ) from None
     images = response.get("images") or []
     if not images:
         failure = (response.get("failures") or [{}])[0]
         code = failure.get("failureCode", "ImageNotFound")
-        reason = IMAGE_FAILURES.get(code, "ECR did not return the image").format(reference=reference, repository=repository)
-        raise ImageError(f"Could not get image {reference}: {code}: {reason} (AWS said: {failure.get('failureReason', 'no reason')})", code)
+        reason = IMAGE_FAILURES.get(code, "ECR did not return the image").format(
+            reference=reference, repository=repository
+        )
+        said = failure.get("failureReason", "no reason")
+        raise image_error(f"Could not get image {reference}: {code}: {reason} (AWS said: {said})", code)
     image = images[0]
     return image.get("imageManifest"), image.get("imageManifestMediaType"), image.get("imageId", {}).get("imageDigest")
 
@@ -73,14 +80,14 @@ def _checked(text, expected, what):
     try:
         verify_digest(text, expected, what)
     except ManifestError as e:
-        raise ImageError(str(e), "DigestMismatch") from None
+        raise image_error(str(e), "DigestMismatch") from None
 
 
 def _parsed(text, media_type, reference):
     try:
         return parse_manifest(text, media_type)
     except ManifestError as e:
-        raise ImageError(f"Image {reference}: {e}", "UnsupportedManifest") from None
+        raise image_error(f"Image {reference}: {e}", "UnsupportedManifest") from None
 
 
 def resolve_image(client, repository, platform, tag=None, digest=None, registry_id=None, region=None):
@@ -102,15 +109,20 @@ def resolve_image(client, repository, platform, tag=None, digest=None, registry_
         try:
             entry = select_platform(top, platform)
         except ManifestError as e:
-            raise ImageError(f"Image {reference}: {e}", "PlatformNotFound") from None
+            raise image_error(f"Image {reference}: {e}", "PlatformNotFound") from None
         chosen_platform = format_platform(entry["platform"])
         child = image_reference(repository, digest=entry["digest"])
-        text, media_type, reported = get_manifest(client, repository, {"imageDigest": entry["digest"]}, registry_id, region)
-        _checked(text, entry["digest"], f"the manifest {child} that the index of {reference} names for {chosen_platform}")
+        text, media_type, reported = get_manifest(
+            client, repository, {"imageDigest": entry["digest"]}, registry_id, region
+        )
+        _checked(
+            text, entry["digest"], f"the manifest {child} that the index of {reference} names for {chosen_platform}"
+        )
         top = _parsed(text, media_type or entry["media_type"], child)
         if top["kind"] != "image":
-            raise ImageError(
-                f"Image {reference}: the index entry for {chosen_platform} is itself an index; nested indexes are not supported",
+            raise image_error(
+                f"Image {reference}: the index entry for {chosen_platform} is itself an index; nested indexes are not "
+                "supported",
                 "UnsupportedManifest",
             )
         image_digest = entry["digest"]
@@ -125,3 +137,59 @@ def resolve_image(client, repository, platform, tag=None, digest=None, registry_
         "config": top["config"],
         "layers": top["layers"],
     }
+
+
+def _blob_result(descriptor):
+    blob = dict(descriptor, download_url=None, expires_at=None)
+    blob.pop("annotations", None)
+    blob.pop("platform", None)
+    return blob
+
+
+def image_layers_result(image, resolved=()):
+    """ecr_image_layers' result for ``image`` (what resolve_image returns) and its ``resolved`` layer URLs.
+
+    Every blob gets the ``download_url`` and ``expires_at`` of its digest (None when it was
+    not resolved: foreign layers, or no URLs asked for); ``expires_at`` is the earliest.
+    """
+    by_digest = {layer["layer_digest"]: layer for layer in resolved}
+    config = _blob_result(image["config"])
+    layers = [_blob_result(layer) for layer in image["layers"]]
+    for blob in [config] + layers:
+        url = by_digest.get(blob["digest"], {})
+        blob["download_url"] = url.get("download_url")
+        blob["expires_at"] = url.get("expires_at")
+    expiries = sorted(blob["expires_at"] for blob in [config] + layers if blob["expires_at"])
+    return {
+        "changed": False,
+        "image_digest": image["image_digest"],
+        "index_digest": image["index_digest"],
+        "media_type": image["media_type"],
+        "manifest": image["manifest"],
+        "platform": image["platform"],
+        "config": config,
+        "layers": layers,
+        "total_size": config["size"] + sum(layer["size"] for layer in layers),
+        "expires_at": expiries[0] if expiries else None,
+    }
+
+
+def in_registry(image):
+    """The distinct digests of the image's config and layers whose bytes ECR holds (not foreign layers)."""
+    blobs = [image["config"]] + image["layers"]
+    return list(dict.fromkeys(blob["digest"] for blob in blobs if not blob.get("foreign")))
+
+
+def resolve_image_layers(client, request, download_urls=True, region=None, allow_http=False):
+    """ecr_image_layers' whole work for ``request`` (an ECRRequest): its result, or AnsibleAWSError."""
+    image = resolve_image(
+        client,
+        request.repository,
+        request.platform,
+        tag=request.image_tag,
+        digest=request.image_digest,
+        registry_id=request.registry_id,
+        region=region,
+    )
+    resolved = layer_urls(client, request, in_registry(image), region, allow_http) if download_urls else []
+    return image_layers_result(image, resolved)

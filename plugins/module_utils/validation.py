@@ -97,8 +97,12 @@ def validate_image_tag(tag, option="image_tag"):
     return tag
 
 
-def validate_concurrency(value, maximum=64):
-    """Return ``value`` if it is an int between 1 and ``maximum``, else raise ValidationError."""
+def validate_concurrency(value, maximum):
+    """Return ``value`` if it is an int between 1 and ``maximum``, else raise ValidationError.
+
+    Each side has its own bound: ecr_request.MAX_CONCURRENCY for the controller's ECR calls,
+    the downloader's for the target hosts.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise ValidationError(f"concurrency {value!r} is out of range: it must be an integer from 1 to {maximum}")
     return value

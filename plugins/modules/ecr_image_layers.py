@@ -22,6 +22,7 @@ description:
     are returned, marked with RV(layers[].foreign), with their C(urls) and without a download URL. Other
     layers that list C(urls) as extra locations are resolved as usual.
   - Run it on the controller (C(delegate_to=localhost), C(run_once=true)); one resolution serves every host.
+  - Each download URL is checked as M(airgap.ecr.ecr_layer_url) checks it (the digest ECR echoes, C(https)).
   - Download URLs are bearer credentials until they expire; set C(no_log=true) on tasks that register or
     use them.
   - Requires the C(ecr:BatchGetImage) and, with O(download_urls=true), C(ecr:GetDownloadUrlForLayer) IAM
@@ -30,10 +31,6 @@ author:
   - airgap.ecr maintainers (@airgap-ecr)
 options:
   repository:
-    description:
-      - Name of the ECR repository, for example C(team/app), without the registry host and without a tag.
-    type: str
-    required: true
     aliases: ['repository_name']
   image_tag:
     description:
@@ -44,10 +41,6 @@ options:
     description:
       - The digest of the image's manifest or index, C(sha256:) and 64 lowercase hexadecimal characters.
       - Exactly one of O(image_tag) and O(image_digest) is required.
-    type: str
-  registry_id:
-    description:
-      - The 12-digit AWS account id of the registry; the caller's account when omitted.
     type: str
   platform:
     description:
@@ -63,29 +56,13 @@ options:
       - With V(false), only BatchGetImage is called.
     type: bool
     default: true
-  concurrency:
-    description:
-      - How many C(GetDownloadUrlForLayer) requests may be in flight at once (1 to 64).
-    type: int
-    default: 8
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The module only reads from ECR, so in check mode it returns the real result.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  action_group:
-    description: Use C(group/airgap.ecr.aws) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - airgap.ecr.aws
 seealso:
   - module: airgap.ecr.ecr_layer_url
   - module: ansible.builtin.get_url
 extends_documentation_fragment:
+  - airgap.ecr.ecr_request
+  - airgap.ecr.attributes
+  - airgap.ecr.attributes.action_group
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -169,7 +146,9 @@ config:
       description: The config blob's size in bytes.
       type: int
     download_url:
-      description: The pre-signed download URL (a bearer credential until it expires), or V(null) with O(download_urls=false).
+      description:
+        - The pre-signed download URL (a bearer credential until it expires).
+        - V(null) with O(download_urls=false).
       type: str
     expires_at:
       description: When the URL stops working (ISO 8601, UTC), or V(null).
@@ -215,110 +194,37 @@ expires_at:
   type: str
 """
 
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import DEFAULT_CONCURRENCY
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import MAX_CONCURRENCY
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import ecr_client
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import fail_on_failures
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import resolve_layer_urls
-from ansible_collections.airgap.ecr.plugins.module_utils.images import ImageError
-from ansible_collections.airgap.ecr.plugins.module_utils.images import resolve_image
-from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
-from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_platform
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import request_argument_spec
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import validate_ecr_request
+from ansible_collections.airgap.ecr.plugins.module_utils.images import resolve_image_layers
 from ansible_collections.airgap.ecr.plugins.module_utils.modules import AirgapECRModule
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_concurrency
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_digest
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_image_tag
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_registry_id
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_repository
-
-
-def validated_request(params):
-    """The checked request; raises ValidationError."""
-    try:
-        platform = parse_platform(params["platform"])
-    except ManifestError as e:
-        raise ValidationError(str(e)) from None
-    return dict(
-        repository=validate_repository(params["repository"]),
-        registry_id=validate_registry_id(params["registry_id"]),
-        tag=None if params["image_tag"] is None else validate_image_tag(params["image_tag"]),
-        digest=None if params["image_digest"] is None else validate_digest(params["image_digest"], "image_digest"),
-        platform=platform,
-        concurrency=validate_concurrency(params["concurrency"], maximum=MAX_CONCURRENCY),
-    )
-
-
-def add_download_urls(module, client, request, blobs):
-    """Set download_url and expires_at on every blob that lives in the registry."""
-    wanted = list(dict.fromkeys(blob["digest"] for blob in blobs if not blob.get("foreign")))
-    layers, failures = resolve_layer_urls(client, request["repository"], wanted, request["registry_id"], request["concurrency"])
-    fail_on_failures(module, failures, request["repository"], len(wanted), request["registry_id"])
-    by_digest = {layer["layer_digest"]: layer for layer in layers}
-    for blob in blobs:
-        resolved = by_digest.get(blob["digest"], {})
-        blob["download_url"] = resolved.get("download_url")
-        blob["expires_at"] = resolved.get("expires_at")
 
 
 def main():
-    argument_spec = dict(
-        repository=dict(type="str", required=True, aliases=["repository_name"]),
-        image_tag=dict(type="str", aliases=["tag"]),
-        image_digest=dict(type="str"),
-        registry_id=dict(type="str"),
-        platform=dict(type="str", default="linux/amd64"),
-        download_urls=dict(type="bool", default=True),
-        concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
-    )
     module = AirgapECRModule(
-        argument_spec=argument_spec,
+        argument_spec=request_argument_spec(
+            image_tag=dict(type="str", aliases=["tag"]),
+            image_digest=dict(type="str"),
+            platform=dict(type="str", default="linux/amd64"),
+            download_urls=dict(type="bool", default=True),
+        ),
         mutually_exclusive=[["image_tag", "image_digest"]],
         required_one_of=[["image_tag", "image_digest"]],
         supports_check_mode=True,
     )
     try:
-        request = validated_request(module.params)
+        request = validate_ecr_request(module.params)
+        client = ecr_client(module, request.concurrency)
+        result = resolve_image_layers(client, request, module.params["download_urls"], module.region, module.allow_http)
     except ValidationError as e:
         module.fail_json(msg=str(e))
-
-    client = ecr_client(module, concurrency=request["concurrency"])
-    try:
-        image = resolve_image(
-            client,
-            request["repository"],
-            request["platform"],
-            tag=request["tag"],
-            digest=request["digest"],
-            registry_id=request["registry_id"],
-            region=module.region,
-        )
-    except ImageError as e:
-        if e.exception is not None:
-            module.fail_json_aws(e.exception, msg=str(e))
-        module.fail_json(msg=str(e), error_code=e.code)
-
-    config = dict(image["config"], download_url=None, expires_at=None)
-    layers = [dict(layer, download_url=None, expires_at=None) for layer in image["layers"]]
-    for blob in [config] + layers:
-        blob.pop("annotations", None)
-        blob.pop("platform", None)
-    if module.params["download_urls"]:
-        add_download_urls(module, client, request, [config] + layers)
-    expiries = sorted(blob["expires_at"] for blob in [config] + layers if blob["expires_at"])
-
-    module.exit_json(
-        changed=False,
-        image_digest=image["image_digest"],
-        index_digest=image["index_digest"],
-        media_type=image["media_type"],
-        manifest=image["manifest"],
-        platform=image["platform"],
-        config=config,
-        layers=layers,
-        total_size=config["size"] + sum(layer["size"] for layer in layers),
-        expires_at=expiries[0] if expiries else None,
-    )
+    except AnsibleAWSError as e:
+        module.fail_json_aws_error(e)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

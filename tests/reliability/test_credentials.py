@@ -171,3 +171,47 @@ def test_no_secret_in_any_output_or_log_at_vvvv(emu, demo, ansible, tmp_path, fi
     assert written
     figures.add("credentials", "-vvvv run: files searched for the 7 secret values (output, log, temp dirs, layouts)",
                 f"{len(files)}, {len(run.output) + len(run.log)} bytes of output and log; secrets found: {len(leaks)}")
+
+
+# What AWS's JSON APIs answer to a request signed with the wrong secret: the canonical request, with the
+# session token the client sent, and the string to sign. Served here by the emulator's fault rules.
+CANONICAL_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQCanonicalRequestToken0123456789abcdefghKLMN=="
+CANONICAL_SIGNATURE = "6d1e2a7c9b4f3e5d8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f"
+CANONICAL_KEY_ID = "ASIAREDACTIONTEST001"
+CANONICAL_MESSAGE = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key "
+    "and signing method. Consult the service documentation for details.\n\n"
+    "The Canonical String for this request should have been\n"
+    "'POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:127.0.0.1\nx-amz-date:20240101T000000Z\n"
+    f"x-amz-security-token:{CANONICAL_TOKEN}\n"
+    "x-amz-target:AmazonEC2ContainerRegistry_V20150921.GetDownloadUrlForLayer\n\n"
+    "content-type;host;x-amz-date;x-amz-security-token;x-amz-target\n5f4dcc3b5aa765d61d8327deb882cf99'\n\n"
+    f"Authorization: AWS4-HMAC-SHA256 Credential={CANONICAL_KEY_ID}/20240101/us-east-1/ecr/aws4_request, "
+    f"SignedHeaders=host, Signature=\n{CANONICAL_SIGNATURE}"
+)
+CANONICAL_SECRETS = [
+    CANONICAL_TOKEN, CANONICAL_TOKEN[:24], CANONICAL_SIGNATURE, CANONICAL_SIGNATURE[:24], CANONICAL_KEY_ID
+]
+
+
+def test_aws_text_is_redacted_in_every_message(emu, demo):
+    """An InvalidSignatureException quoting the canonical request: both modules and the lookup hide its secrets."""
+    digest = demo["layers"][0]["digest"]
+    aws = connection(emu, FULL_ACCESS)
+    for operation in ("GetDownloadUrlForLayer", "BatchGetImage"):
+        emu.faults(operation=operation, code="InvalidSignatureException", status=403, message=CANONICAL_MESSAGE)
+    results = {
+        "ecr_layer_url": run_module(ecr_layer_url.main, repository=DEMO, digests=[digest], **aws),
+        "ecr_image_layers": run_module(ecr_image_layers.main, repository=DEMO, image_tag="1.0", **aws),
+    }
+    with pytest.raises(AnsibleError) as error:
+        lookup_loader.get("airgap.ecr.ecr_layer_url").run([digest], variables={}, repository=DEMO, **aws)
+    results["lookup"] = (True, {"msg": str(error.value)})
+    for entry_point, (failed, result) in results.items():
+        assert failed, entry_point
+        assert "wrong secret key: the request signature does not match" in result["msg"], (entry_point, result["msg"])
+        assert "The Canonical String for this request should have been" in result["msg"], entry_point
+        assert "x-amz-security-token:<hidden>" in result["msg"], entry_point
+        text = str(result)
+        leaked = [secret for secret in CANONICAL_SECRETS if secret in text]
+        assert not leaked, (entry_point, leaked)

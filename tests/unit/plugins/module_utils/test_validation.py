@@ -100,6 +100,11 @@ def test_unique_digests_rejects_empty_list():
 @pytest.mark.parametrize("value", [0, -1, 65, True, "8"])
 def test_concurrency_range(value):
     with pytest.raises(ValidationError, match="1 to 64"):
-        validate_concurrency(value)
-    assert validate_concurrency(1) == 1
-    assert validate_concurrency(64) == 64
+        validate_concurrency(value, maximum=64)
+    assert validate_concurrency(1, maximum=64) == 1
+    assert validate_concurrency(64, maximum=64) == 64
+
+
+def test_concurrency_bound_is_the_callers():
+    with pytest.raises(ValidationError, match="concurrency 33 is out of range: it must be an integer from 1 to 32"):
+        validate_concurrency(33, maximum=32)

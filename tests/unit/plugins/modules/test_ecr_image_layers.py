@@ -35,7 +35,9 @@ def test_by_tag_every_blob_verified(run_module, fresh_emulator):
 
 def test_by_digest_without_urls_in_check_mode(run_module, fresh_emulator):
     expected = demo_image(fresh_emulator)
-    failed, result = run_module(main, check_mode=True, repository=REPOSITORY, image_digest=expected["image_digest"], download_urls=False)
+    failed, result = run_module(
+        main, check_mode=True, repository=REPOSITORY, image_digest=expected["image_digest"], download_urls=False
+    )
     assert not failed
     assert result["image_digest"] == expected["image_digest"]
     assert result["config"]["download_url"] is None and result["expires_at"] is None
@@ -61,3 +63,15 @@ def test_invalid_input_fails_before_any_request(run_module, fresh_emulator, args
     failed, result = run_module(main, repository=REPOSITORY, **args)
     assert failed and expected in result["msg"]
     assert fresh_emulator.requests() == []
+
+
+def test_the_image_module_fails_through_one_helper_with_error_code(run_module, fresh_emulator):
+    fresh_emulator.faults(
+        operation="BatchGetImage", code="KmsException", status=400, message="X-Amz-Signature=abcdef0123456789 no"
+    )
+    failed, result = run_module(main, repository=REPOSITORY, image_tag="1.0")
+    assert failed and result["error_code"] == "KmsException"
+    assert result["msg"].startswith(
+        "Could not get image airgap/demo:1.0: unexpected error (AWS said: KmsException: X-Amz-Signature=<hidden> no)"
+    )
+    assert "abcdef0123456789" not in str(result)

@@ -57,7 +57,10 @@ def test_many_digests_keep_order_and_resolve_duplicates_once(run_module, fresh_e
 @pytest.mark.parametrize(
     "args, expected",
     [
-        ({"repository": "Demo", "digest": "sha256:" + "a" * 64}, "repository 'Demo' is not a valid ECR repository name"),
+        (
+            {"repository": "Demo", "digest": "sha256:" + "a" * 64},
+            "repository 'Demo' is not a valid ECR repository name",
+        ),
         ({"digest": "sha256:" + "a" * 63}, "exactly 64 lowercase hexadecimal characters (it has 63)"),
         ({"digests": ["sha256:" + "a" * 64, "x"]}, "digests[1] 'x' is not a digest"),
         ({"digest": "sha256:" + "a" * 64, "registry_id": "1234"}, "registry_id '1234' is not a registry id"),
@@ -73,7 +76,9 @@ def test_invalid_input_fails_before_any_request(run_module, fresh_emulator, args
 
 def test_every_failing_digest_is_named(run_module, demo):
     absent = ["sha256:" + "e" * 64, "sha256:" + "f" * 64]
-    failed, result = run_module(main, repository=REPOSITORY, digests=[demo["layers"][0], absent[0], demo["layers"][1], absent[1]])
+    failed, result = run_module(
+        main, repository=REPOSITORY, digests=[demo["layers"][0], absent[0], demo["layers"][1], absent[1]]
+    )
     assert failed
     assert "2 of 4 layers" in result["msg"]
     assert f"LayersNotFoundException for {absent[0]}, {absent[1]}" in result["msg"]
@@ -87,7 +92,11 @@ def test_every_failing_digest_is_named(run_module, demo):
         ({"access_key": "AKIAUNKNOWN000000000"}, "UnrecognizedClientException"),
         ({"access_key": "AKIAEMULATOR00000004", "secret_key": "emulator-secret-key-0004"}, "AccessDeniedException"),
         (
-            {"access_key": "ASIAEMULATOR00000003", "secret_key": "emulator-secret-key-0003", "session_token": "emulator-expired-token-0003"},
+            {
+                "access_key": "ASIAEMULATOR00000003",
+                "secret_key": "emulator-secret-key-0003",
+                "session_token": "emulator-expired-token-0003",
+            },
             "ExpiredTokenException",
         ),
     ],
@@ -106,3 +115,27 @@ def test_throttling_is_retried(run_module, fresh_emulator, demo):
     failed, result = run_module(main, repository=REPOSITORY, digest=demo["layers"][1])
     assert not failed and result["layer_digest"] == demo["layers"][1]
     assert [c["status"] for c in ecr_calls(fresh_emulator)] == [400, 400, 200]
+
+
+TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQUnitModuleToken0123456789abcdefghijKLMNOPqrstuv=="
+SIGNATURE = "6d1e2a7c9b4f3e5d8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f"
+AWS_TEXT = (
+    f"canonical request:\nx-amz-security-token:{TOKEN}\n"
+    f"Authorization: Credential=ASIAUNITMODULE000001/x, Signature= {SIGNATURE}"
+)
+
+
+@pytest.mark.parametrize("code", ["InvalidSignatureException", "KmsException"])
+def test_aws_text_is_redacted_in_the_whole_failure(run_module, fresh_emulator, demo, code):
+    """Known errors (fail_json) and unexpected ones (fail_json_aws: response, traceback) alike."""
+    fresh_emulator.faults(operation="GetDownloadUrlForLayer", code=code, status=403, message=AWS_TEXT)
+    failed, result = run_module(main, repository=REPOSITORY, digest=demo["layers"][0])
+    assert failed and code in result["msg"]
+    assert "x-amz-security-token:<hidden>" in result["msg"]
+    assert result["failures"][0]["error_message"].startswith("canonical request:")
+    if code == "KmsException":
+        # amazon.aws's details of the botocore exception: the AWS response, redacted too
+        assert result["error"]["code"] == code and "x-amz-security-token:<hidden>" in result["error"]["message"]
+    text = str(result)
+    for secret in (TOKEN, TOKEN[:20], SIGNATURE, SIGNATURE[:20], "ASIAUNITMODULE000001"):
+        assert secret not in text
