@@ -20,7 +20,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
-	@echo "make test        - lint, units, emulator, sanity, integration, docs checks, molecule, reliability, runtimes, artifact, ee-check (creates .venv)"
+	@echo "make test        - lint, units, emulator, sanity, integration, docs-check, molecule, reliability, runtimes,"
+	@echo "                   artifact and ee-check (creates .venv)"
 	@echo "make lint        - ansible-lint, production profile, offline: role, playbooks, molecule, integration targets, every EXAMPLES"
 	@echo "make runtimes    - load images into real containerd, podman and Docker, push to real registries (as root)"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
@@ -47,7 +48,8 @@ setup: $(VENV)/.stamp collection
 # Debian packages the checks and the demo use (shellcheck for ansible-test sanity, curl for the emulator's
 # tests, skopeo and umoci to read OCI layouts; the runtimes and the registry make runtimes starts, and
 # htpasswd for its basic-auth registry); installed only when missing. PACKAGE:COMMAND when the names differ.
-SYSTEM_PACKAGES := shellcheck curl skopeo umoci containerd:ctr docker.io:dockerd podman docker-registry apache2-utils:htpasswd
+SYSTEM_PACKAGES := shellcheck curl skopeo umoci
+SYSTEM_PACKAGES += containerd:ctr docker.io:dockerd podman docker-registry apache2-utils:htpasswd
 system-packages:
 	@missing=$$(for e in $(SYSTEM_PACKAGES); do command -v $${e#*:} >/dev/null || echo $${e%%:*}; done); \
 	if [ -n "$$missing" ]; then \

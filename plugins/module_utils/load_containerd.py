@@ -42,7 +42,7 @@ _HINT = "install containerd's ctr on the host (Debian: the containerd package) o
 
 
 def _socket_path(address):
-    path = address[len("unix://"):] if address.startswith("unix://") else address
+    path = address[len("unix://") :] if address.startswith("unix://") else address
     if not os.path.isabs(path) or "\x00" in path:
         raise ImageInputError(
             f"containerd address {address!r} is not a socket path: expected an absolute path such as "
@@ -81,8 +81,16 @@ class ContainerdLoader:
     imports the content only. ``ctr``: the client program; ``environ``: extra environment variables.
     """
 
-    def __init__(self, address=DEFAULT_ADDRESS, namespace=DEFAULT_NAMESPACE, ctr="ctr", snapshotter=None,
-                 unpack=True, environ=None, timeout=None):
+    def __init__(
+        self,
+        address=DEFAULT_ADDRESS,
+        namespace=DEFAULT_NAMESPACE,
+        ctr="ctr",
+        snapshotter=None,
+        unpack=True,
+        environ=None,
+        timeout=None,
+    ):
         self.socket = _socket_path(address)
         if not isinstance(namespace, str) or not NAMESPACE_RE.fullmatch(namespace) or len(namespace) > 76:
             raise ImageInputError(
@@ -90,12 +98,16 @@ class ContainerdLoader:
                 f"(for example {DEFAULT_NAMESPACE}, the namespace Kubernetes uses)"
             )
         if snapshotter is not None and not _SNAPSHOTTER_RE.fullmatch(str(snapshotter)):
-            raise ImageInputError(f"containerd snapshotter {snapshotter!r} is not a snapshotter name (for example overlayfs)")
+            raise ImageInputError(
+                f"containerd snapshotter {snapshotter!r} is not a snapshotter name (for example overlayfs)"
+            )
         self.address, self.namespace, self.ctr = address, namespace, ctr
         self.snapshotter, self.unpack, self.environ, self.timeout = snapshotter, unpack, environ, timeout
 
     def _runner(self, image):
-        return Runner(RUNTIME, image.name, self.ctr, _HINT, ["-a", self.address, "-n", self.namespace], self.environ, self.timeout)
+        return Runner(
+            RUNTIME, image.name, self.ctr, _HINT, ["-a", self.address, "-n", self.namespace], self.environ, self.timeout
+        )
 
     def _check_socket(self, runner):
         try:
@@ -106,9 +118,13 @@ class ContainerdLoader:
                 "set image_fetch_containerd_address to its socket (k3s and RKE2 have their own)"
             ) from None
         except OSError as e:
-            raise runner.error(f"containerd socket {self.socket} cannot be reached ({e.strerror}): run as root") from None
+            raise runner.error(
+                f"containerd socket {self.socket} cannot be reached ({e.strerror}): run as root"
+            ) from None
         if not stat.S_ISSOCK(mode):
-            raise runner.error(f"{self.socket} is not a socket: set image_fetch_containerd_address to containerd's socket")
+            raise runner.error(
+                f"{self.socket} is not a socket: set image_fetch_containerd_address to containerd's socket"
+            )
 
     def present(self, runner, names):
         """``{name: {"digest", "complete", "unpacked"}}`` for those of ``names`` containerd has."""
@@ -120,12 +136,19 @@ class ContainerdLoader:
             fields = line.split()
             if len(fields) >= 4 and fields[0] in names:
                 found[fields[0]] = {
-                    "digest": fields[2], "complete": fields[3] == "complete", "unpacked": fields[-1] == "true",
+                    "digest": fields[2],
+                    "complete": fields[3] == "complete",
+                    "unpacked": fields[-1] == "true",
                 }
         return found
 
     def _up_to_date(self, image, state):
-        return bool(state) and state["digest"] == image.digest and state["complete"] and (state["unpacked"] or not self.unpack)
+        return (
+            bool(state)
+            and state["digest"] == image.digest
+            and state["complete"]
+            and (state["unpacked"] or not self.unpack)
+        )
 
     def plan(self, image, runner):
         """The actions needed, from what containerd has: ``import`` (as the pinned name), ``tag <name>``."""
@@ -154,14 +177,24 @@ class ContainerdLoader:
             if actions and actions[-1].startswith("tag"):
                 runner.run(["images", "tag", "--force", image.pinned_name, image.name])
             self._verify(image, runner)
-        return result(RUNTIME, image, bool(actions), actions, check_mode, namespace=self.namespace,
-                      names=sorted({image.name, image.pinned_name}))
+        return result(
+            RUNTIME,
+            image,
+            bool(actions),
+            actions,
+            check_mode,
+            namespace=self.namespace,
+            names=sorted({image.name, image.pinned_name}),
+        )
 
     def _import(self, image, runner):
         platform = image.platform()
         args = ["images", "import"]
         if platform:
-            args += ["--platform", "/".join(platform[key] for key in ("os", "architecture", "variant") if key in platform)]
+            args += [
+                "--platform",
+                "/".join(platform[key] for key in ("os", "architecture", "variant") if key in platform),
+            ]
         if self.snapshotter:
             args += ["--snapshotter", self.snapshotter]
         if not self.unpack:
@@ -181,5 +214,6 @@ class ContainerdLoader:
         if wrong:
             raise runner.error(
                 f"after the import, containerd does not list {', '.join(wrong)} as {image.digest}, complete"
-                + (" and unpacked" if self.unpack else "") + ": check containerd's log and the image's platform"
+                + (" and unpacked" if self.unpack else "")
+                + ": check containerd's log and the image's platform"
             )

@@ -87,7 +87,9 @@ class DockerLoader:
             return found.stdout.strip()
         if "no such image" in found.stderr.lower():
             return None
-        raise runner.error(f"'docker image inspect' failed: {found.reason()}: check that dockerd is running and reachable")
+        raise runner.error(
+            f"'docker image inspect' failed: {found.reason()}: check that dockerd is running and reachable"
+        )
 
     def load(self, image, check_mode=False):
         """``docker load`` ``image`` (a RuntimeImage) unless its name has the config's ID; returns a result dict."""

@@ -108,7 +108,9 @@ class PodmanLoader:
             try:
                 write_dir(image, directory)
             except OSError as e:
-                raise runner.error(f"writing a copy for podman in {directory} failed: {e}: free space or set tmpdir") from None
+                raise runner.error(
+                    f"writing a copy for podman in {directory} failed: {e}: free space or set tmpdir"
+                ) from None
             args = ["pull", "--quiet"]
             if self.signature_policy:
                 args += ["--signature-policy", self.signature_policy]

@@ -8,7 +8,8 @@
 Target side: standard library and ``ansible.module_utils`` only; no skopeo or other tool.
 
 The image goes to ``<repository>:<tag>``: blobs the registry already has (HEAD) are skipped, the
-others are uploaded in one PUT or, when larger than the chunk size, in PATCH chunks; then the
+others are mounted from another repository of the registry this client saw holding them, or else
+uploaded in one PUT or, when larger than the chunk size, in PATCH chunks; then the
 manifest is PUT with its exact bytes and media type, and the registry's ``Docker-Content-Digest``
 must be ECR's digest. A tag that already names that digest pushes nothing. Authentication: none,
 basic, or token (``WWW-Authenticate: Bearer realm,service,scope``, the token fetched with the
@@ -30,16 +31,22 @@ from urllib.parse import urlsplit
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.airgap.ecr.plugins.module_utils.common import AIRGAP_ECR_COLLECTION_VERSION
+from ansible_collections.airgap.ecr.plugins.module_utils.manifest import digest_of
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_exec import result
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageDeliveryError
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError
 
 REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-REGISTRY_URL_RE = re.compile(r"^(?P<scheme>https?)://(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?/?$")
+REGISTRY_URL_RE = re.compile(
+    r"^(?P<scheme>https?)://(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?/?$"
+)
 DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
 _AGENT = f"airgap.ecr/{AIRGAP_ECR_COLLECTION_VERSION}"
+_NEEDS_CREDENTIALS = "the registry requires authentication: set image_fetch_push_username and image_fetch_push_password"
+# A manifest is small; a registry that sends more is not answering the question asked.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 
 class RegistryPushError(ImageDeliveryError):
@@ -73,8 +80,16 @@ class RegistryClient:
     it with. ``chunk_size``: blobs larger than this are uploaded in chunks of this size.
     """
 
-    def __init__(self, url, username=None, password=None, validate_certs=True, ca_path=None,
-                 chunk_size=DEFAULT_CHUNK_SIZE, timeout=60):
+    def __init__(
+        self,
+        url,
+        username=None,
+        password=None,
+        validate_certs=True,
+        ca_path=None,
+        chunk_size=DEFAULT_CHUNK_SIZE,
+        timeout=60,
+    ):
         self.url = parse_registry_url(url)
         if (username is None) != (password is None):
             raise ImageInputError(f"registry {self.url}: give both a username and a password, or neither")
@@ -85,6 +100,8 @@ class RegistryClient:
         self.chunk_size, self.timeout = chunk_size, timeout
         self._authorization = None
         self._target = self._repository = None
+        # Blob digest -> a repository of this registry this client saw holding it (for cross-repository mounts).
+        self._seen = {}
         self.requests = []
 
     def _error(self, detail):
@@ -106,9 +123,18 @@ class RegistryClient:
             headers["Authorization"] = self._authorization
         self.requests.append((method, urlsplit(url).path))
         try:
-            return open_url(url, data=data, headers=headers, method=method, validate_certs=self.validate_certs,
-                            ca_path=self.ca_path, follow_redirects="none", use_netrc=False, timeout=self.timeout,
-                            http_agent=_AGENT)
+            return open_url(
+                url,
+                data=data,
+                headers=headers,
+                method=method,
+                validate_certs=self.validate_certs,
+                ca_path=self.ca_path,
+                follow_redirects="none",
+                use_netrc=False,
+                timeout=self.timeout,
+                http_agent=_AGENT,
+            )
         except HTTPError as e:
             return e
         except (URLError, ssl.SSLError, OSError) as e:
@@ -117,8 +143,10 @@ class RegistryClient:
     def _network_hint(self, method, url, reason):
         what = f"{method} {urlsplit(url).path}"
         if isinstance(reason, ssl.SSLError) or "CERTIFICATE" in str(reason).upper():
-            return (f"{what}: TLS verification failed ({reason}): give the CA that signed the registry's certificate "
-                    "(image_fetch_push_ca_path), or check the registry's host name")
+            return (
+                f"{what}: TLS verification failed ({reason}): give the CA that signed the registry's certificate "
+                "(image_fetch_push_ca_path), or check the registry's host name"
+            )
         return f"{what}: cannot reach the registry ({reason}): is it running, and is the URL right?"
 
     def request(self, method, path_or_url, headers=None, body=None, expect=(200,)):
@@ -151,28 +179,38 @@ class RegistryClient:
 
     def _authenticate(self, challenge, url):
         scheme, _, params = challenge.partition(" ")
-        if self.username is None:
-            raise self._error("the registry requires authentication: set image_fetch_push_username and image_fetch_push_password")
         if scheme.lower() == "basic":
+            if self.username is None:
+                raise self._error(_NEEDS_CREDENTIALS)
             pair = f"{self.username}:{self._password}".encode("utf-8")
             self._authorization = "Basic " + base64.b64encode(pair).decode("ascii")
         elif scheme.lower() == "bearer":
             self._authorization = "Bearer " + self._token(dict(_CHALLENGE_RE.findall(params)))
         else:
-            raise self._error(f"the registry asks for the unsupported authentication scheme {scheme!r}: use basic or token auth")
+            raise self._error(
+                f"the registry asks for the unsupported authentication scheme {scheme!r}: use basic or token auth"
+            )
 
     def _token(self, challenge):
         realm = challenge.get("realm", "")
-        if not realm.startswith(("https://", "http://")) or (realm.startswith("http://") and self.url.startswith("https://")):
+        if not realm.startswith(("https://", "http://")) or (
+            realm.startswith("http://") and self.url.startswith("https://")
+        ):
             raise self._error("the registry's token realm is not an https URL: refusing to send credentials there")
-        scopes = [s for s in (challenge.get("scope"), f"repository:{self._repository}:pull,push") if s]
+        scopes = challenge.get("scope", "").split() + [f"repository:{self._repository}:pull,push"]
         query = urlencode([("service", challenge.get("service", ""))] + [("scope", s) for s in scopes])
-        pair = f"{self.username}:{self._password}".encode("utf-8")
-        headers = {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        headers = {}
+        if self.username is not None:
+            pair = f"{self.username}:{self._password}".encode("utf-8")
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         response = self._open("GET", f"{realm}{'&' if '?' in realm else '?'}{query}", headers, authorize=False)
+        if response.getcode() in (401, 403) and self.username is None:
+            raise self._error(_NEEDS_CREDENTIALS)
         if response.getcode() != 200:
-            raise self._error(f"the token server refused the credentials (HTTP {response.getcode()}): "
-                              "check image_fetch_push_username and image_fetch_push_password")
+            raise self._error(
+                f"the token server refused the credentials (HTTP {response.getcode()}): "
+                "check image_fetch_push_username and image_fetch_push_password"
+            )
         try:
             document = json.loads(response.read(1024 * 1024))
             return document.get("token") or document["access_token"]
@@ -182,37 +220,66 @@ class RegistryClient:
     def manifest_digest(self, repository, tag, media_type):
         """The digest the registry has under ``repository:tag`` (None when the tag is absent)."""
         self._repository, self._target = repository, self._target or f"{repository}:{tag}"
-        response = self.request("HEAD", f"/v2/{self._repository}/manifests/{quote(tag)}",
-                                {"Accept": media_type}, expect=(200, 404))
-        return response.headers.get("Docker-Content-Digest") if response.getcode() == 200 else None
+        response = self.request(
+            "HEAD", f"/v2/{self._repository}/manifests/{quote(tag)}", {"Accept": media_type}, expect=(200, 404)
+        )
+        if response.getcode() != 200:
+            return None
+        if response.headers.get("Docker-Content-Digest"):
+            return response.headers["Docker-Content-Digest"]
+        # Not every registry sends the header: the digest of the bytes it serves is the same answer.
+        response = self.request("GET", f"/v2/{repository}/manifests/{quote(tag)}", {"Accept": media_type})
+        return digest_of(response.read(MAX_MANIFEST_BYTES + 1))
 
     def has_blob(self, digest):
         """Whether the repository has the blob (a redirect to storage counts as present)."""
         response = self.request("HEAD", f"/v2/{self._repository}/blobs/{digest}", expect=(200, 307, 404))
-        return response.getcode() != 404
+        if response.getcode() == 404:
+            return False
+        self._seen[digest] = self._repository
+        return True
 
     def upload_blob(self, image, blob):
-        """Upload one blob: one PUT up to the chunk size, PATCH chunks above it."""
-        location = self._start_upload()
+        """Send one blob: mounted from another repository of this registry that this client saw holding it,
+        else one PUT up to the chunk size, PATCH chunks above it. Returns ``"mounted"`` or ``"uploaded"``."""
         digest, size = blob["digest"], blob["size"]
+        location = self._start_upload(digest)
+        if location is None:
+            return "mounted"
         if size <= self.chunk_size:
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-            self.request("PUT", self._with_digest(location, digest), headers, lambda: image.open_blob(digest), expect=(201,))
-            return
+            self.request(
+                "PUT", self._with_digest(location, digest), headers, lambda: image.open_blob(digest), expect=(201,)
+            )
+            self._seen[digest] = self._repository
+            return "uploaded"
         offset = 0
         with image.open_blob(digest) as source:
             while offset < size:
                 chunk = source.read(min(self.chunk_size, size - offset))
                 if not chunk:
                     raise self._error(f"blob {digest} ended after {offset} of its {size} bytes: the layout is damaged")
-                headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(chunk)),
-                           "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(len(chunk)),
+                    "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                }
                 location = self._location(self.request("PATCH", location, headers, chunk, expect=(202,)), location)
                 offset += len(chunk)
         self.request("PUT", self._with_digest(location, digest), {"Content-Length": "0"}, b"", expect=(201,))
+        self._seen[digest] = self._repository
+        return "uploaded"
 
-    def _start_upload(self):
-        response = self.request("POST", f"/v2/{self._repository}/blobs/uploads/", {"Content-Length": "0"}, b"", expect=(202,))
+    def _start_upload(self, digest):
+        """The upload's Location, or None when the registry mounted the blob from another repository."""
+        source = self._seen.get(digest)
+        query = "" if source in (None, self._repository) else "?" + urlencode({"mount": digest, "from": source})
+        response = self.request(
+            "POST", f"/v2/{self._repository}/blobs/uploads/{query}", {"Content-Length": "0"}, b"", expect=(201, 202)
+        )
+        if response.getcode() == 201:
+            self._seen[digest] = self._repository
+            return None
         return self._location(response, None)
 
     def _location(self, response, previous):
@@ -220,7 +287,9 @@ class RegistryClient:
         if not location:
             if previous:
                 return previous
-            raise self._error("the registry started an upload without a Location: it does not speak the distribution API")
+            raise self._error(
+                "the registry started an upload without a Location: it does not speak the distribution API"
+            )
         location = urljoin(self.url + "/", location)
         if not self._same_origin(location):
             raise self._error("the registry sent the upload elsewhere (another host): not supported")
@@ -240,28 +309,43 @@ class RegistryClient:
     def push(self, image, repository, tag, check_mode=False):
         """Push ``image`` (a RuntimeImage) as ``repository:tag``; returns a result dict."""
         if not isinstance(repository, str) or not REPOSITORY_RE.fullmatch(repository) or len(repository) > 255:
-            raise ImageInputError(f"repository {repository!r} is not a registry repository name: lowercase path components "
-                                  "separated by '/', for example 'team/app'")
+            raise ImageInputError(
+                f"repository {repository!r} is not a registry repository name: lowercase path components "
+                "separated by '/', for example 'team/app'"
+            )
         if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
             raise ImageInputError(f"tag {tag!r} is not a valid tag: up to 128 letters, digits, '_', '.' or '-'")
         self._repository, self._target = repository, f"{repository}:{tag}"
         present, missing = self._plan(image, tag)
         actions = [] if present == image.digest else [f"upload {len(missing)} blob(s)", f"put manifest {image.digest}"]
+        sent = {"uploaded": [], "mounted": []}
         if actions and not check_mode:
             for blob in missing:
-                self.upload_blob(image, blob)
+                sent[self.upload_blob(image, blob)].append(blob["digest"])
             self._put_manifest(image, tag)
-        return result("registry", image, bool(actions), actions, check_mode, registry=self.url, pushed_as=self._target,
-                      uploaded=[b["digest"] for b in missing] if actions and not check_mode else [],
-                      missing=[b["digest"] for b in missing])
+        return result(
+            "registry",
+            image,
+            bool(actions),
+            actions,
+            check_mode,
+            registry=self.url,
+            pushed_as=self._target,
+            uploaded=sent["uploaded"],
+            mounted=sent["mounted"],
+            missing=[b["digest"] for b in missing],
+        )
 
     def _put_manifest(self, image, tag):
         headers = {"Content-Type": image.media_type, "Content-Length": str(len(image.manifest))}
-        response = self.request("PUT", f"/v2/{self._repository}/manifests/{quote(tag)}", headers, image.manifest,
-                                expect=(201, 200))
+        response = self.request(
+            "PUT", f"/v2/{self._repository}/manifests/{quote(tag)}", headers, image.manifest, expect=(201, 200)
+        )
         reported = response.headers.get("Docker-Content-Digest")
         if reported and reported != image.digest:
-            raise self._error(f"the registry stored the manifest as {reported}, not ECR's {image.digest}: "
-                              "it rewrote the manifest; use a registry that keeps manifests byte for byte")
+            raise self._error(
+                f"the registry stored the manifest as {reported}, not ECR's {image.digest}: "
+                "it rewrote the manifest; use a registry that keeps manifests byte for byte"
+            )
         if self.manifest_digest(self._repository, tag, image.media_type) != image.digest:
             raise self._error(f"after the push, {tag} does not name {image.digest}: check the registry's log")

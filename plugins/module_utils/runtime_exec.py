@@ -17,6 +17,7 @@ import re
 import subprocess
 import tarfile
 import tempfile
+import threading
 
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import RuntimeLoadError
 
@@ -41,7 +42,7 @@ class Runner:
 
     ``runtime``: the runtime's name in messages. ``binary``: the client program. ``hint``: what to
     do when the client is missing. ``environ``: variables added to the process environment.
-    ``commands`` records every argument list run, for results and tests.
+    ``commands`` records every argument list run.
     """
 
     def __init__(self, runtime, image, binary, hint, prefix=(), environ=None, timeout=None):
@@ -61,13 +62,17 @@ class Runner:
         self.commands.append(argv)
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             process = self._start(argv, out, err, feed is not None)
-            feed_error = self._feed(process, feed) if feed is not None else None
+            # The deadline covers the input too: a client that stops reading without exiting is stopped.
+            expired = []
+            watchdog = threading.Timer(self.timeout, lambda: expired.append(process.kill()))
+            watchdog.start()
             try:
-                rc = process.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                raise self.error(f"'{what}' did not finish in {self.timeout} s and was stopped") from None
+                feed_error = self._feed(process, feed) if feed is not None else None
+                rc = process.wait()
+            finally:
+                watchdog.cancel()
+            if expired:
+                raise self.error(f"'{what}' did not finish in {self.timeout} s and was stopped")
             result = CommandResult(argv, rc, _read(out), _read(err))
         if feed_error is not None and rc == 0:
             raise self.error(f"writing the image to '{what}' failed: {feed_error}")
@@ -78,8 +83,12 @@ class Runner:
     def _start(self, argv, out, err, with_input):
         try:
             return subprocess.Popen(  # pylint: disable=consider-using-with
-                argv, stdin=subprocess.PIPE if with_input else subprocess.DEVNULL, stdout=out, stderr=err,
-                env=self.environ, close_fds=True,
+                argv,
+                stdin=subprocess.PIPE if with_input else subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=self.environ,
+                close_fds=True,
             )
         except FileNotFoundError:
             raise self.error(f"the command {self.binary!r} was not found: {self.hint}") from None
@@ -98,7 +107,9 @@ class Runner:
         except OSError as e:
             process.kill()
             process.wait()
-            raise self.error(f"reading the image's blobs failed ({e}): the local copy is damaged, fetch it again") from None
+            raise self.error(
+                f"reading the image's blobs failed ({e}): the local copy is damaged, fetch it again"
+            ) from None
         except BaseException:
             process.kill()
             process.wait()
@@ -170,10 +181,17 @@ def blob_file_name(digest):
 def result(runtime, image, changed, actions, check_mode, **extra):
     """A loader's or the client's result: what was (or, in check mode, would be) done."""
     verb = "would" if check_mode else "did"
-    summary = f"{runtime}: {image.name}: " + (f"{verb} " + ", ".join(actions) if actions else "already present, nothing to do")
+    summary = f"{runtime}: {image.name}: " + (
+        f"{verb} " + ", ".join(actions) if actions else "already present, nothing to do"
+    )
     value = {
-        "runtime": runtime, "name": image.name, "digest": image.digest, "changed": changed,
-        "actions": list(actions), "check_mode": check_mode, "msg": summary,
+        "runtime": runtime,
+        "name": image.name,
+        "digest": image.digest,
+        "changed": changed,
+        "actions": list(actions),
+        "check_mode": check_mode,
+        "msg": summary,
     }
     value.update(extra)
     return value

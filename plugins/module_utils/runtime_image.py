@@ -27,7 +27,10 @@ _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"sha256:[a-f0-9]{64}"
 # <registry host>[:port]/<path>, then :<tag> or @<digest>; the host must look like one (a dot, a port or
 # "localhost") so that no runtime prepends its default registry.
-NAME_RE = re.compile(rf"^(?P<repository>(?P<domain>{_DOMAIN})/{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>{_TAG})|@(?P<digest>{_DIGEST}))$")
+NAME_RE = re.compile(
+    rf"^(?P<repository>(?P<domain>{_DOMAIN})/{_COMPONENT}(?:/{_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG})|@(?P<digest>{_DIGEST}))$"
+)
 # The config blob is JSON of a few kilobytes; a larger one is not an image config.
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 
@@ -58,11 +61,15 @@ def split_name(name):
     """
     match = NAME_RE.fullmatch(name) if isinstance(name, str) else None
     domain = match.group("domain") if match else ""
-    if not match or not ("." in domain or ":" in domain or domain == "localhost") or len(match.group("repository")) > 255:
+    if (
+        not match
+        or not ("." in domain or ":" in domain or domain == "localhost")
+        or len(match.group("repository")) > 255
+    ):
         raise ImageInputError(
             f"image name {name!r} is not a full image reference: expected <registry host>/<repository>:<tag> or "
-            "<registry host>/<repository>@sha256:<64 hex>, for example "
-            "'123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:1.0'"
+            "<registry host>/<repository>@sha256:<64 hex>, the registry host with a dot or a port (the image's "
+            "ECR reference, or the name it is given)"
         )
     return match.group("repository"), match.group("tag"), match.group("digest")
 
@@ -88,12 +95,17 @@ class RuntimeImage:
         if media_type not in IMAGE_MANIFEST_TYPES:
             raise ImageInputError(
                 f"{name}: media type {media_type!r} is not an image manifest: expected one of "
-                + ", ".join(IMAGE_MANIFEST_TYPES) + " (select the host's platform from an index first)"
+                + ", ".join(IMAGE_MANIFEST_TYPES)
+                + " (select the host's platform from an index first)"
             )
         if not isinstance(digest, str) or digest != digest_of(manifest):
-            raise ImageInputError(f"{name}: digest {digest!r} is not the sha256 of the manifest bytes ({digest_of(manifest)})")
+            raise ImageInputError(
+                f"{name}: digest {digest!r} is not the sha256 of the manifest bytes ({digest_of(manifest)})"
+            )
         if name_digest is not None and name_digest != digest:
-            raise ImageInputError(f"image name {name!r} pins the digest {name_digest}, but the manifest's digest is {digest}")
+            raise ImageInputError(
+                f"image name {name!r} pins the digest {name_digest}, but the manifest's digest is {digest}"
+            )
         if not callable(open_blob):
             raise ImageInputError(f"{name}: open_blob must be a callable taking a digest, got {open_blob!r}")
         self.open_blob = open_blob
@@ -106,11 +118,14 @@ class RuntimeImage:
             raise ImageInputError(f"{self.name}: the manifest cannot be used: {e}") from None
         if parsed["kind"] != "image" or parsed["media_type"] != self.media_type:
             raise ImageInputError(
-                f"{self.name}: the manifest declares {parsed['media_type']!r}, not the media type given, {self.media_type!r}"
+                f"{self.name}: the manifest declares {parsed['media_type']!r}, "
+                f"not the media type given, {self.media_type!r}"
             )
         for descriptor in [parsed["config"]] + parsed["layers"]:
             if not re.fullmatch(_DIGEST, descriptor["digest"]):
-                raise ImageInputError(f"{self.name}: blob digest {descriptor['digest']!r} is not sha256:<64 lowercase hex>")
+                raise ImageInputError(
+                    f"{self.name}: blob digest {descriptor['digest']!r} is not sha256:<64 lowercase hex>"
+                )
         return parsed
 
     @property
@@ -145,7 +160,9 @@ class RuntimeImage:
         with self.open_blob(self.config["digest"]) as handle:
             data = handle.read(size + 1)
         if len(data) != size or digest_of(data) != self.config["digest"]:
-            raise ImageInputError(f"{self.name}: the config blob {self.config['digest']} read back does not match its descriptor")
+            raise ImageInputError(
+                f"{self.name}: the config blob {self.config['digest']} read back does not match its descriptor"
+            )
         return data
 
     def platform(self):

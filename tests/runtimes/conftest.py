@@ -24,7 +24,9 @@ PASSWORD = "s3cret-Pa55-do-not-print"
 def pytest_collection_modifyitems(items):
     if os.geteuid() != 0:
         for item in items:
-            item.add_marker(pytest.mark.skip(reason="the runtime tests start containerd, dockerd and registries as root"))
+            item.add_marker(
+                pytest.mark.skip(reason="the runtime tests start containerd, dockerd and registries as root")
+            )
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,14 @@ Every daemon listens on a socket in its own directory or on 127.0.0.1, keeps its
 directory, and is stopped by ``Daemon.stop`` (the fixtures call it also when a test fails).
 """
 
+import http.server
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,8 +27,12 @@ class Daemon:
         self.log_path = os.path.join(directory, f"{name}.log")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(os.environ, **(env or {})), start_new_session=True,
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(os.environ, **(env or {})),
+                start_new_session=True,
             )
 
     def wait_until(self, ready, timeout=30):
@@ -86,16 +93,31 @@ def start_dockerd(directory, containerd_socket):
     """dockerd on a unix socket of its own, with no network set-up, over the test's containerd."""
     sock = os.path.join(directory, "docker.sock")
     argv = [
-        "dockerd", "--data-root", f"{directory}/data", "--exec-root", f"{directory}/exec", "-H", f"unix://{sock}",
-        "--pidfile", f"{directory}/docker.pid", "--iptables=false", "--bridge=none", "--containerd", containerd_socket,
-        "--storage-driver", "vfs",
+        "dockerd",
+        "--data-root",
+        f"{directory}/data",
+        "--exec-root",
+        f"{directory}/exec",
+        "-H",
+        f"unix://{sock}",
+        "--pidfile",
+        f"{directory}/docker.pid",
+        "--iptables=false",
+        "--bridge=none",
+        "--containerd",
+        containerd_socket,
+        "--storage-driver",
+        "vfs",
     ]
     daemon = Daemon("dockerd", argv, directory)
     daemon.host = f"unix://{sock}"
     client = docker_client()
 
     def ready():
-        return is_socket(sock) and subprocess.run([client, "-H", daemon.host, "version"], capture_output=True, check=False).returncode == 0
+        return (
+            is_socket(sock)
+            and subprocess.run([client, "-H", daemon.host, "version"], capture_output=True, check=False).returncode == 0
+        )
 
     return daemon.wait_until(ready, timeout=60)
 
@@ -111,7 +133,10 @@ def podman_environ(directory):
         "storage.conf": f'[storage]\ndriver = "vfs"\ngraphroot = "{directory}/graph"\nrunroot = "{directory}/run"\n',
         "registries.conf": "unqualified-search-registries = []\n",
         "containers.conf": f'[engine]\ntmp_dir = "{directory}/tmp"\n',
-        "policy.json": '{"default": [{"type": "reject"}], "transports": {"dir": {"": [{"type": "insecureAcceptAnything"}]}}}\n',
+        # Nothing but the loader's private dir: copies may be pulled.
+        "policy.json": json.dumps(
+            {"default": [{"type": "reject"}], "transports": {"dir": {"": [{"type": "insecureAcceptAnything"}]}}}
+        ),
     }
     for name, text in files.items():
         with open(os.path.join(directory, name), "w", encoding="utf-8") as handle:
@@ -156,3 +181,49 @@ def http_status(url):
             return response.status
     except urllib.error.HTTPError as e:
         return e.code
+
+
+class DigestlessProxy:
+    """A read-only proxy (GET, HEAD) in front of a registry that drops ``Docker-Content-Digest``,
+    as some registries never send it."""
+
+    def __init__(self, upstream):
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                proxy.forward(self, "GET")
+
+            def do_HEAD(self):  # noqa: N802 (http.server's name)
+                proxy.forward(self, "HEAD")
+
+            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+                return
+
+        self.upstream, self.methods = upstream, []
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def forward(self, handler, method):
+        self.methods.append(method)
+        request = urllib.request.Request(self.upstream + handler.path, method=method)
+        for name in ("Accept", "Authorization"):
+            if handler.headers.get(name):
+                request.add_header(name, handler.headers[name])
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # nosec: the test's own registry
+                status, headers, body = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as e:
+            status, headers, body = e.code, e.headers, e.read()
+        handler.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("docker-content-digest", "connection", "transfer-encoding"):
+                handler.send_header(name, value)
+        handler.end_headers()
+        if method == "GET":
+            handler.wfile.write(body)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

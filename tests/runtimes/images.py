@@ -25,8 +25,8 @@ OCI = {
     "config": "application/vnd.oci.image.config.v1+json",
     "layer": "application/vnd.oci.image.layer.v1.tar+gzip",
 }
-# The registry the names point at: an ECR-shaped host name that nothing in the tests ever contacts.
-ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+# The registry host the names carry (with a port, as a name may): a reserved .test name nothing contacts.
+ECR_HOST = "ecr.airgap.test:5000"
 EPOCH = 1700000000
 
 
@@ -105,7 +105,9 @@ def build_pair(prefix="runtimes"):
     base = layer({"etc/os-release": b"NAME=airgap-test\n", "bin/app": b"#!/bin/sh\necho base\n"})
     # The top layers are the test's own, so that no runtime already has them from another test.
     one = layer({"srv/one.txt": b"image one\n" * 100, "srv/test": prefix.encode()})
-    two = layer({"srv/two.txt": b"image two\n" * 200, "srv/data.bin": noise(prefix, 48 * 1024), "srv/test": prefix.encode()})
+    two = layer(
+        {"srv/two.txt": b"image two\n" * 200, "srv/data.bin": noise(prefix, 48 * 1024), "srv/test": prefix.encode()}
+    )
     return (
         BuiltImage(f"{prefix}/one", "1.0", DOCKER, [base, one], f"{prefix}-one"),
         BuiltImage(f"{prefix}/two", "2.0", OCI, [base, two], f"{prefix}-two"),

@@ -36,8 +36,12 @@ def _name(common_name):
 def _certificate(subject, key, issuer, issuer_key, ca=False, sans=None):
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (
-        x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer)).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
@@ -52,8 +56,11 @@ def _write(path, *items):
             if isinstance(item, x509.Certificate):
                 handle.write(item.public_bytes(serialization.Encoding.PEM))
             else:
-                handle.write(item.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                serialization.NoEncryption()))
+                handle.write(
+                    item.private_bytes(
+                        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                    )
+                )
     return path
 
 
@@ -64,8 +71,11 @@ def make_tls(directory):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     cert = _certificate("127.0.0.1", key, "airgap test CA", ca_key, sans=sans)
-    return (_write(os.path.join(directory, "ca.pem"), ca), _write(os.path.join(directory, "server.pem"), cert),
-            _write(os.path.join(directory, "server.key"), key))
+    return (
+        _write(os.path.join(directory, "ca.pem"), ca),
+        _write(os.path.join(directory, "server.pem"), cert),
+        _write(os.path.join(directory, "server.key"), key),
+    )
 
 
 def _b64(data):
@@ -95,8 +105,10 @@ class TokenServer:
         self.thread.start()
 
     def auth_yaml(self):
-        return (f"auth:\n  token:\n    realm: {self.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
-                f"    rootcertbundle: {self.bundle}\n")
+        return (
+            f"auth:\n  token:\n    realm: {self.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
+            f"    rootcertbundle: {self.bundle}\n"
+        )
 
     def answer(self, handler):
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
@@ -119,9 +131,21 @@ class TokenServer:
             kind, name, actions = scope.split(":", 2) if scope.count(":") >= 2 else ("", "", "")
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         now = int(time.time())
-        claims = {"iss": ISSUER, "sub": self.username, "aud": service, "exp": now + 300, "nbf": now - 10, "iat": now,
-                  "jti": str(uuid.uuid4()), "access": access}
-        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()]}
+        claims = {
+            "iss": ISSUER,
+            "sub": self.username,
+            "aud": service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+            "access": access,
+        }
+        header = {
+            "typ": "JWT",
+            "alg": "RS256",
+            "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()],
+        }
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64(signature)}"

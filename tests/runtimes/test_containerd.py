@@ -8,6 +8,7 @@ import pytest
 
 from conftest import run
 from ansible_collections.airgap.ecr.plugins.module_utils.load_containerd import ContainerdLoader
+from ansible_collections.airgap.ecr.plugins.module_utils.runtime_exec import Runner
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import RuntimeLoadError
 
@@ -104,15 +105,27 @@ def test_short_blob_stops_the_import(containerd, pair):
 
 
 def test_missing_ctr_binary(containerd, pair):
-    with pytest.raises(RuntimeLoadError, match="the command '/nonexistent/ctr' was not found: install containerd's ctr"):
+    with pytest.raises(
+        RuntimeLoadError, match="the command '/nonexistent/ctr' was not found: install containerd's ctr"
+    ):
         ContainerdLoader(address=containerd.socket, ctr="/nonexistent/ctr").load(pair[0].runtime_image())
 
 
-@pytest.mark.parametrize("options, expected", [
-    ({"address": "relative/containerd.sock"}, "containerd address 'relative/containerd.sock' is not a socket path"),
-    ({"namespace": "k8s io"}, "containerd namespace 'k8s io' is not valid"),
-    ({"snapshotter": "over lay"}, "containerd snapshotter 'over lay' is not a snapshotter name"),
-])
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        ({"address": "relative/containerd.sock"}, "containerd address 'relative/containerd.sock' is not a socket path"),
+        ({"namespace": "k8s io"}, "containerd namespace 'k8s io' is not valid"),
+        ({"snapshotter": "over lay"}, "containerd snapshotter 'over lay' is not a snapshotter name"),
+    ],
+)
 def test_bad_options_rejected_before_any_call(options, expected):
     with pytest.raises(ImageInputError, match=expected):
         ContainerdLoader(**options)
+
+
+def test_client_that_hangs_is_stopped(workdir, pair):
+    """A client that neither reads nor exits is stopped at the deadline, and the message says so."""
+    runner = Runner("containerd", pair[0].name, "sleep", "install coreutils", timeout=1)
+    with pytest.raises(RuntimeLoadError, match=r"'sleep' did not finish in 1 s and was stopped"):
+        runner.run(["30"], feed=lambda stream: stream.write(b"x" * (1 << 20)))

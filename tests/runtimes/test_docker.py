@@ -25,7 +25,10 @@ def test_load_by_name_then_nothing(dockerd, pair):
         assert first["changed"] and first["image_id"] == image.config_digest
         found = inspect(dockerd, image.name)
         assert found["Id"] == image.config_digest and found["RepoTags"] == [image.name]
-        assert found["Config"]["Labels"]["test.marker"] == image.repository.split("/")[0] + "-" + image.repository.split("/")[1]
+        assert (
+            found["Config"]["Labels"]["test.marker"]
+            == image.repository.split("/")[0] + "-" + image.repository.split("/")[1]
+        )
     for image in pair:
         image.opened.clear()
         again = loader.load(image.runtime_image())

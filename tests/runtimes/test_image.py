@@ -20,7 +20,10 @@ def test_names(pair):
     assert by_digest.tag is None and by_digest.pinned_name == pair[0].pinned
 
 
-@pytest.mark.parametrize("name", ["team/app:1.0", "app", f"{ECR_HOST}/Team/app:1", f"{ECR_HOST}/team/app", f"{ECR_HOST}/app:1@sha256:" + "0" * 64])
+@pytest.mark.parametrize(
+    "name",
+    ["team/app:1.0", "app", f"{ECR_HOST}/Team/app:1", f"{ECR_HOST}/team/app", f"{ECR_HOST}/app:1@sha256:" + "0" * 64],
+)
 def test_bad_names(pair, name):
     with pytest.raises(ImageInputError, match=f"image name {name!r} is not a full image reference"):
         pair[0].runtime_image(name=name)

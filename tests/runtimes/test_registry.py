@@ -8,6 +8,7 @@ import pytest
 
 from conftest import PASSWORD
 from conftest import USERNAME
+from daemons import DigestlessProxy
 from ansible_collections.airgap.ecr.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.airgap.ecr.plugins.module_utils.registry_client import RegistryPushError
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError
@@ -74,7 +75,9 @@ def test_wrong_password_says_what_to_do_and_shows_no_password(request, name, pai
     options = {"ca_path": registry.ca} if name == "basic" else {}
     wrong = PASSWORD + "-wrong"
     with pytest.raises(RegistryPushError) as error:
-        RegistryClient(registry.url, username=USERNAME, password=wrong, **options).push(pair[0].runtime_image(), "team/x", "1")
+        RegistryClient(registry.url, username=USERNAME, password=wrong, **options).push(
+            pair[0].runtime_image(), "team/x", "1"
+        )
     message = str(error.value)
     assert message.startswith(f"registry {registry.url}: team/x:1: ")
     assert "check image_fetch_push_username and image_fetch_push_password" in message
@@ -88,7 +91,9 @@ def test_no_credentials_for_a_registry_that_needs_them(registry_token, pair):
 
 def test_tls_without_the_ca_says_what_to_do(registry_basic, pair):
     with pytest.raises(RegistryPushError) as error:
-        RegistryClient(registry_basic.url, username=USERNAME, password=PASSWORD).push(pair[0].runtime_image(), "team/x", "1")
+        RegistryClient(registry_basic.url, username=USERNAME, password=PASSWORD).push(
+            pair[0].runtime_image(), "team/x", "1"
+        )
     assert "TLS verification failed" in str(error.value) and "image_fetch_push_ca_path" in str(error.value)
     assert PASSWORD not in str(error.value)
 
@@ -98,19 +103,51 @@ def test_unreachable_registry(pair):
         RegistryClient("http://127.0.0.1:9").push(pair[0].runtime_image(), "team/x", "1")
 
 
-@pytest.mark.parametrize("url", ["ftp://host", "https://user:pw@host", "https://host/v2/", "host:5000", "https://host:99999"])
+@pytest.mark.parametrize(
+    "url", ["ftp://host", "https://user:pw@host", "https://host/v2/", "host:5000", "https://host:99999"]
+)
 def test_bad_url_rejected_before_any_request(url):
     with pytest.raises(ImageInputError, match="is not of the form https://host") as error:
         RegistryClient(url)
     assert "pw@" not in str(error.value)
 
 
-@pytest.mark.parametrize("repository, tag, expected", [
-    ("Team/App", "1", "repository 'Team/App' is not a registry repository name"),
-    ("team/app", "-bad", "tag '-bad' is not a valid tag"),
-])
+@pytest.mark.parametrize(
+    "repository, tag, expected",
+    [
+        ("Team/App", "1", "repository 'Team/App' is not a registry repository name"),
+        ("team/app", "-bad", "tag '-bad' is not a valid tag"),
+    ],
+)
 def test_bad_repository_or_tag_rejected_before_any_request(repository, tag, expected, pair):
     pusher = RegistryClient("http://127.0.0.1:9")
     with pytest.raises(ImageInputError, match=expected):
         pusher.push(pair[0].runtime_image(), repository, tag)
     assert pusher.requests == []
+
+
+def test_shared_blob_is_mounted_across_repositories(registry, pair):
+    one, two = pair
+    pusher = client(registry)
+    first = pusher.push(one.runtime_image(), "team/first", "1.0")
+    second = pusher.push(two.runtime_image(), "team/second", "2.0")
+    base = one.layer_digests()[0]
+    assert base in first["uploaded"]
+    # The base layer is in team/first already: the registry links it into team/second, no bytes sent.
+    assert second["mounted"] == [base] and base not in second["uploaded"]
+    assert client(registry).manifest_digest("team/second", "2.0", two.flavour["manifest"]) == two.digest
+    assert client(registry).push(two.runtime_image(), "team/second", "2.0")["changed"] is False
+
+
+def test_registry_without_digest_header(registry_plain, pair):
+    image = pair[0]
+    RegistryClient(registry_plain.url).push(image.runtime_image(), "team/noheader", "1.0")
+    proxy = DigestlessProxy(registry_plain.url)
+    try:
+        reader = RegistryClient(proxy.url)
+        # The digest of the bytes served stands in for the missing header.
+        assert reader.manifest_digest("team/noheader", "1.0", image.flavour["manifest"]) == image.digest
+        assert proxy.methods == ["HEAD", "GET"]
+        assert reader.push(image.runtime_image(), "team/noheader", "1.0")["changed"] is False
+    finally:
+        proxy.stop()
