@@ -106,7 +106,7 @@ class ContainerdLoader:
 
     def _runner(self, image):
         return Runner(
-            RUNTIME, image.name, self.ctr, _HINT, ["-a", self.address, "-n", self.namespace], self.environ, self.timeout
+            RUNTIME, image.name, self.ctr, _HINT, ["-a", self.socket, "-n", self.namespace], self.environ, self.timeout
         )
 
     def _check_socket(self, runner):

@@ -178,7 +178,7 @@ class RegistryClient:
         return f"{what}: check the registry's log"
 
     def _authenticate(self, challenge, url):
-        scheme, _, params = challenge.partition(" ")
+        scheme, params = (challenge.split(" ", 1) + [""])[:2]
         if scheme.lower() == "basic":
             if self.username is None:
                 raise self._error(_NEEDS_CREDENTIALS)

@@ -163,7 +163,7 @@ def stream_tar(stream, members, image):
     nothing is buffered beyond tarfile's own blocks.
     """
     with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for folder in _dir_entries([name for name, _, _ in members]):
+        for folder in _dir_entries([member[0] for member in members]):
             tar.addfile(_info(folder, 0, directory=True))
         for name, size, content in members:
             if isinstance(content, bytes):

@@ -57,7 +57,7 @@ class BuiltImage:
             "os": "linux",
             "created": "2023-11-14T22:13:20Z",
             "config": {"Cmd": ["/bin/app"], "Labels": {"test.marker": marker}},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id for _, diff_id in layers]},
+            "rootfs": {"type": "layers", "diff_ids": [pair[1] for pair in layers]},
         }
         self.config = json.dumps(config, sort_keys=True).encode()
         self.config_digest = self._add(self.config)
@@ -66,7 +66,7 @@ class BuiltImage:
             "mediaType": flavour["manifest"],
             "config": {"mediaType": flavour["config"], "digest": self.config_digest, "size": len(self.config)},
             "layers": [
-                {"mediaType": flavour["layer"], "digest": self._add(blob), "size": len(blob)} for blob, _ in layers
+                {"mediaType": flavour["layer"], "digest": self._add(pair[0]), "size": len(pair[0])} for pair in layers
             ],
         }
         # Indented like a registry's JSON, so that any re-serialisation would change the digest.

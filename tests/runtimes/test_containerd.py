@@ -40,7 +40,8 @@ def test_load_by_name_and_digest_then_nothing(containerd, pair):
 
 def test_check_mode_changes_nothing(containerd, pair):
     image = pair[0]
-    loader = ContainerdLoader(address=containerd.socket, namespace="airgap-check")
+    # The address may also be given as a unix:// URL, as k3s and RKE2 documentation write it.
+    loader = ContainerdLoader(address=f"unix://{containerd.socket}", namespace="airgap-check")
     would = loader.load(image.runtime_image(), check_mode=True)
     assert would["changed"] and "would import" in would["msg"] and would["check_mode"]
     assert image.name not in listed(containerd, "airgap-check") and image.opened == []
