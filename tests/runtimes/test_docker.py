@@ -73,3 +73,12 @@ def test_digest_only_name_needs_a_tag(dockerd, pair):
     image = pair[0]
     with pytest.raises(ImageInputError, match="docker cannot give an image a name by digest alone"):
         DockerLoader(host=dockerd.host).load(image.runtime_image(name=image.pinned))
+
+
+def test_moved_tag_follows_the_new_image(dockerd, pair):
+    one, two = pair
+    loader = DockerLoader(host=dockerd.host, docker=docker_client())
+    loader.load(one.runtime_image())
+    assert loader.load(two.runtime_image(name=one.name))["changed"]
+    assert inspect(dockerd, one.name)["Id"] == two.config_digest
+    assert not loader.load(two.runtime_image(name=one.name))["changed"]

@@ -67,3 +67,14 @@ def test_digest_only_name_needs_a_tag(podman_env, pair):
     image = pair[0]
     with pytest.raises(ImageInputError, match="podman cannot give an image a name by digest alone"):
         PodmanLoader(environ=podman_env[0]).load(image.runtime_image(name=image.pinned))
+
+
+def test_moved_tag_follows_the_new_image(podman_env, pair):
+    environ, policy = podman_env
+    one, two = pair
+    loader = PodmanLoader(signature_policy=policy, environ=environ)
+    loader.load(one.runtime_image())
+    moved = loader.load(two.runtime_image(name=one.name))
+    assert moved["changed"]
+    assert inspect(podman_env, one.name)["Digest"] == two.digest
+    assert not loader.load(two.runtime_image(name=one.name))["changed"]
