@@ -16,12 +16,14 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup system-packages collection demo test lint units emulator-test sanity integration docs docs-check clean bench
-.PHONY: reliability stress artifact ee-check
+.PHONY: reliability stress artifact ee-check runtimes
 
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
-	@echo "make test        - lint, units, emulator, sanity, integration, docs checks, molecule, reliability, artifact and ee-check (creates .venv)"
+	@echo "make test        - lint, units, emulator, sanity, integration, docs-check, molecule, reliability, runtimes,"
+	@echo "                   artifact and ee-check (creates .venv)"
 	@echo "make lint        - ansible-lint, production profile, offline: role, playbooks, molecule, integration targets, every EXAMPLES"
+	@echo "make runtimes    - load images into real containerd, podman and Docker, push to real registries (as root)"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
 	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
 	@echo "make artifact    - build the collection tarball, check what it holds, install it offline and run the demo and an integration target from it"
@@ -44,10 +46,12 @@ $(AWSCLI_VENV)/.stamp: tests/requirements-awscli.txt
 setup: $(VENV)/.stamp collection
 
 # Debian packages the checks and the demo use (shellcheck for ansible-test sanity, curl for the emulator's
-# tests, skopeo and umoci to read OCI layouts); installed only when missing.
+# tests, skopeo and umoci to read OCI layouts; the runtimes and the registry make runtimes starts, and
+# htpasswd for its basic-auth registry); installed only when missing. PACKAGE:COMMAND when the names differ.
 SYSTEM_PACKAGES := shellcheck curl skopeo umoci
+SYSTEM_PACKAGES += containerd:ctr docker.io:dockerd podman docker-registry apache2-utils:htpasswd
 system-packages:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	@missing=$$(for e in $(SYSTEM_PACKAGES); do command -v $${e#*:} >/dev/null || echo $${e%%:*}; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing $$missing from Debian"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -131,7 +135,12 @@ artifact: setup system-packages
 ee-check: setup
 	tests/utils/ee_check.sh
 
-test: lint units emulator-test sanity integration docs-check molecule reliability artifact ee-check
+# The runtime loaders and the registry client (tests/runtimes/) against real containerd, dockerd, podman and
+# distribution registries (plain http, basic auth over TLS, token auth), started as root in a temporary directory.
+runtimes: setup system-packages
+	cd $(COLL) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/runtimes
+
+test: lint units emulator-test sanity integration docs-check molecule reliability runtimes artifact ee-check
 	@echo "make test: all checks passed"
 
 clean:
