@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.airgap.ecr.plugins.module_utils.common import AIRGAP_ECR_COLLECTION_VERSION
-from ansible_collections.airgap.ecr.plugins.module_utils.manifest import digest_of
+from ansible_collections.airgap.ecr.plugins.module_utils.digests import digest_of
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_exec import result
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageDeliveryError
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError

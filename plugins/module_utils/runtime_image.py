@@ -18,7 +18,7 @@ import re
 
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import IMAGE_MANIFEST_TYPES
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
-from ansible_collections.airgap.ecr.plugins.module_utils.manifest import digest_of
+from ansible_collections.airgap.ecr.plugins.module_utils.digests import digest_of
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_manifest
 
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?"
