@@ -13,15 +13,18 @@ As a command (the Makefile)::
 
     python tests/emulator/harness.py start --dir DIR [--seed-demo] [--auth] [--region R] [--url-ttl S] [--port P]
     python tests/emulator/harness.py stop --dir DIR
+    python tests/emulator/harness.py credentials
 
 ``start`` runs a detached server (pid in DIR/pid, port in DIR/port, log in DIR/server.log),
 waits until it is ready and prints its endpoint URL; ``stop`` stops it (no error if it
-is not running).
+is not running); ``credentials`` prints the emulator's full-access credentials as
+AWS_* shell variable assignments (for ``eval``).
 """
 
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -31,24 +34,21 @@ import time
 import urllib.error
 import urllib.request
 
+try:
+    from .service import credentials
+except ImportError:  # run as a script: python tests/emulator/harness.py ...
+    from service import credentials
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "server.py")
 START_TIMEOUT = 30.0
 DEFAULT_REGION = "us-east-1"
 
-# The emulator's credentials (server.CREDENTIALS has the full table).
-FULL_ACCESS = {"aws_access_key_id": "AKIAEMULATOR00000001", "aws_secret_access_key": "emulator-secret-key-0001"}
-SESSION = {
-    "aws_access_key_id": "ASIAEMULATOR00000002",
-    "aws_secret_access_key": "emulator-secret-key-0002",
-    "aws_session_token": "emulator-session-token-0002",
-}
-EXPIRED = {
-    "aws_access_key_id": "ASIAEMULATOR00000003",
-    "aws_secret_access_key": "emulator-secret-key-0003",
-    "aws_session_token": "emulator-expired-token-0003",
-}
-DENIED = {"aws_access_key_id": "AKIAEMULATOR00000004", "aws_secret_access_key": "emulator-secret-key-0004"}
+# The emulator's credential sets as client() keyword arguments (service/credentials.py has the table).
+FULL_ACCESS = credentials.FULL_ACCESS
+SESSION = credentials.SESSION
+EXPIRED = credentials.EXPIRED
+DENIED = credentials.DENIED
 
 
 class EmulatorError(RuntimeError):
@@ -322,6 +322,12 @@ def cli_stop(args):
     return 0
 
 
+def cli_credentials():
+    for name, value in credentials.environment().items():
+        print(f"{name}={shlex.quote(value)}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Start or stop a detached airgap.ecr ECR emulator.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -335,7 +341,10 @@ def main(argv=None):
     start.add_argument("--verbose", action="store_true")
     stop = commands.add_parser("stop", help="stop the emulator started with the same --dir")
     stop.add_argument("--dir", required=True)
+    commands.add_parser("credentials", help="print the full-access credentials as AWS_* shell variable assignments")
     args = parser.parse_args(argv)
+    if args.command == "credentials":
+        return cli_credentials()
     return cli_start(args) if args.command == "start" else cli_stop(args)
 
 

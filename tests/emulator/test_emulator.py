@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,10 +16,9 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from ansible_collections.airgap.ecr.tests.emulator import harness, images
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import harness  # noqa: E402  pylint: disable=wrong-import-position
-import images  # noqa: E402  pylint: disable=wrong-import-position
 
 PRESIGN_PARAMETERS = (
     "X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Credential=", "X-Amz-Date=", "X-Amz-Expires=3600", "X-Amz-SignedHeaders=host", "X-Amz-Signature="
@@ -623,6 +621,31 @@ def test_get_object_bytes_per_second_paces_each_download(emu, ecr, demo):
     for rule in ({"operation": "GetDownloadUrlForLayer", "bytes_per_second": 10}, {"operation": "GetObject", "bytes_per_second": 0}):
         status, body = harness.http_json(f"{emu.endpoint_url}/_emulator/faults", "POST", rule)
         assert status == 400 and "bytes_per_second" in body["error"], rule
+
+
+def test_get_object_bytes_per_second_paces_each_range(emu, ecr, demo):
+    """Two ranged requests at once, as a parallel downloader makes them: each range gets the whole rate."""
+    layer = max(demo["layers"], key=lambda entry: entry["size"])
+    url = ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=layer["digest"])["downloadUrl"]
+    rate = layer["size"]  # the whole layer in 1 s, each half in 0.5 s
+    emu.faults(operation="GetObject", bytes_per_second=rate)
+    middle = layer["size"] // 2
+    spans = [(0, middle - 1), (middle, layer["size"] - 1)]
+
+    def one(span):
+        started = time.monotonic()
+        status, headers, data = fetch(url, {"Range": f"bytes={span[0]}-{span[1]}"})
+        assert status == 206 and headers["Content-Range"] == f"bytes {span[0]}-{span[1]}/{layer['size']}"
+        return data, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(one, spans))
+    assert sha256(b"".join(data for data, _elapsed in results)) == layer["digest"]
+    for (first, last), (_data, elapsed) in zip(spans, results):
+        # Paced as its own connection: the range's bytes at the rate, not the whole blob's, nor half the rate.
+        assert 0.45 <= elapsed < 0.95, f"bytes {first}-{last} at {rate} B/s took {elapsed:.2f} s"
+    ranges = sorted(entry["params"].get("range") for entry in emu.requests() if entry["operation"] == "GetObject")
+    assert ranges == sorted(f"bytes={first}-{last}" for first, last in spans)
 
 
 def test_ecr_fault_rules_by_digest_and_tampered_manifests(emu, ecr, demo):
