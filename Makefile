@@ -110,7 +110,7 @@ molecule: setup system-packages $(MOLECULE_VENV)/.stamp
 # Not part of `make test`: prints a table of medians and ratios (docs/performance.md) and fails only
 # when a target is missed. BENCH_QUICK=1 runs fewer repetitions, BENCH_LATENCY_MS changes the latency.
 bench: setup system-packages $(AWSCLI_VENV)/.stamp
-	AIRGAP_AWS_CLI=$(CURDIR)/$(AWSCLI_VENV)/bin/aws $(PY) benchmarks/bench.py
+	PYTHONPATH=$(CURDIR)/$(BUILD) AIRGAP_AWS_CLI=$(CURDIR)/$(AWSCLI_VENV)/bin/aws $(PY) benchmarks/bench.py
 
 # Faults, bad input, credentials, integrity, URL expiry, check mode and interrupted runs, against the
 # emulator (tests/reliability/, docs/reliability.md). `make stress` runs the same suites scaled up

@@ -9,9 +9,7 @@ records are printed at the end of the run and, when ``RELIABILITY_FIGURES`` name
 written there as JSON.
 """
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import signal
@@ -23,7 +21,6 @@ import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
 STRESS = os.environ.get("STRESS", "") not in ("", "0")
@@ -38,19 +35,17 @@ if not any(isinstance(finder, _AnsibleCollectionFinder) for finder in sys.meta_p
 # pylint: disable=wrong-import-position
 from ansible_collections.airgap.ecr.tests.emulator import images  # noqa: E402
 from ansible_collections.airgap.ecr.tests.emulator.harness import Emulator  # noqa: E402
+from ansible_collections.airgap.ecr.tests.support.credentials import REGION  # noqa: E402,F401  pylint: disable=unused-import
+from ansible_collections.airgap.ecr.tests.support.credentials import aws_options  # noqa: E402
+from ansible_collections.airgap.ecr.tests.support.digests import file_digest  # noqa: E402
+from ansible_collections.airgap.ecr.tests.support.modules import run_module  # noqa: E402,F401  pylint: disable=unused-import
 
 # pylint: enable=wrong-import-position
 BIN = os.path.dirname(sys.executable)
 PLAYBOOK_TIMEOUT = 600
 
-REGION = "us-east-1"
 DEMO = images.DEMO_REPOSITORY
 MANY = "reliability/many"
-# The emulator's credential table (tests/emulator/README.md), as module options.
-FULL_ACCESS = {"access_key": "AKIAEMULATOR00000001", "secret_key": "emulator-secret-key-0001"}
-SESSION = {"access_key": "ASIAEMULATOR00000002", "secret_key": "emulator-secret-key-0002", "session_token": "emulator-session-token-0002"}
-EXPIRED = {"access_key": "ASIAEMULATOR00000003", "secret_key": "emulator-secret-key-0003", "session_token": "emulator-expired-token-0003"}
-DENIED = {"access_key": "AKIAEMULATOR00000004", "secret_key": "emulator-secret-key-0004"}
 
 
 def scaled(normal, stress):
@@ -152,9 +147,7 @@ def demo_fixture(emulator):
 
 def aws_args(emulator, **changes):
     """The AWS options of a module run against the emulator, full access unless ``changes`` say otherwise."""
-    args = dict(FULL_ACCESS, region=REGION, endpoint_url=emulator.endpoint_url)
-    args.update(changes)
-    return {name: value for name, value in args.items() if value is not None}
+    return aws_options(emulator.endpoint_url, **changes)
 
 
 def refused_port():
@@ -172,27 +165,6 @@ def wait_for(predicate, timeout, step=0.05):
         time.sleep(step)
         value = predicate()
     return value
-
-
-# --------------------------------------------------------------------------- modules
-
-
-class ModuleDidNotExit(AssertionError):
-    """A module's main() returned instead of calling exit_json or fail_json."""
-
-
-def run_module(main, check_mode=False, **args):
-    """``(failed, result)`` of ``main()`` run through its real entry point; a traceback fails the test."""
-    output = io.StringIO()
-    code = None
-    with patch_module_args(dict(args, _ansible_check_mode=check_mode)), contextlib.redirect_stdout(output):
-        try:
-            main()
-        except SystemExit as exit_info:
-            code = exit_info.code
-    if code is None:
-        raise ModuleDidNotExit(output.getvalue())
-    return code != 0, json.loads(output.getvalue())
 
 
 # --------------------------------------------------------------------------- ansible-playbook
@@ -382,14 +354,6 @@ def role_play(emulator, hosts="fleet", aws=None, **role_vars):
 
 
 # --------------------------------------------------------------------------- files
-
-
-def file_digest(path, algorithm="sha256"):
-    hasher = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    return f"{algorithm}:{hasher.hexdigest()}"
 
 
 def tree_state(root):

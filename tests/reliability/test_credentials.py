@@ -17,15 +17,15 @@ from ansible.plugins.loader import lookup_loader
 from ansible_collections.airgap.ecr.plugins.modules import ecr_image_layers
 from ansible_collections.airgap.ecr.plugins.modules import ecr_layer_url
 from ansible_collections.airgap.ecr.tests.reliability.conftest import DEMO
-from ansible_collections.airgap.ecr.tests.reliability.conftest import DENIED
-from ansible_collections.airgap.ecr.tests.reliability.conftest import EXPIRED
-from ansible_collections.airgap.ecr.tests.reliability.conftest import FULL_ACCESS
 from ansible_collections.airgap.ecr.tests.reliability.conftest import REGION
-from ansible_collections.airgap.ecr.tests.reliability.conftest import SESSION
 from ansible_collections.airgap.ecr.tests.reliability.conftest import read_text
 from ansible_collections.airgap.ecr.tests.reliability.conftest import role_play
 from ansible_collections.airgap.ecr.tests.reliability.conftest import run_module
 from ansible_collections.airgap.ecr.tests.reliability.conftest import verify_layout
+from ansible_collections.airgap.ecr.tests.support.credentials import DENIED_OPTIONS as DENIED
+from ansible_collections.airgap.ecr.tests.support.credentials import EXPIRED_OPTIONS as EXPIRED
+from ansible_collections.airgap.ecr.tests.support.credentials import FULL_ACCESS_OPTIONS as FULL_ACCESS
+from ansible_collections.airgap.ecr.tests.support.credentials import SESSION_OPTIONS as SESSION
 
 WRONG_SECRET = "reliability-wrong-secret-key-5e1f"
 UNKNOWN = {"access_key": "AKIARELIABILITY00099", "secret_key": "reliability-unknown-secret-7c2d"}

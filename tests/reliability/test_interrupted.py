@@ -28,8 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 
 from ansible_collections.airgap.ecr.plugins.module_utils.blobs import CHUNK_SIZE
 from ansible_collections.airgap.ecr.tests.reliability.conftest import kill_play
@@ -41,6 +39,8 @@ from ansible_collections.airgap.ecr.tests.reliability.conftest import stray_file
 from ansible_collections.airgap.ecr.tests.reliability.conftest import unverified_final_files
 from ansible_collections.airgap.ecr.tests.reliability.conftest import verify_layout
 from ansible_collections.airgap.ecr.tests.reliability.conftest import wait_for
+from ansible_collections.airgap.ecr.tests.support.blob_server import BlobServer
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of
 
 PARTIAL_AT = 300000
 HOLD_MS = 5000
@@ -125,73 +125,39 @@ with patch_module_args(json.loads(sys.argv[1])):
 """
 
 
-class SteppedBlobServer(ThreadingHTTPServer):
-    """Serves one blob with Range support; the first request sends one chunk of blob_fetch's reads, then waits for ``release``."""
-
-    def __init__(self, data):
-        super().__init__(("127.0.0.1", 0), SteppedBlobHandler)
-        self.data = data
-        self.requests = []
-        self.first_sent = threading.Event()
-        self.release = threading.Event()
-
-
-class SteppedBlobHandler(BaseHTTPRequestHandler):
-    def do_GET(self):  # pylint: disable=invalid-name
-        data = self.server.data
-        start = int(self.headers.get("Range", "bytes=0-")[6:].rstrip("-") or 0)
-        first = not self.server.requests
-        self.server.requests.append(start)
-        self.send_response(206 if start else 200)
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        body = data[start:]
-        if first:
-            self.wfile.write(body[:CHUNK_SIZE])
-            self.wfile.flush()
-            self.server.first_sent.set()
-            self.server.release.wait(60)
-            body = body[CHUNK_SIZE:]
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
-        pass
-
-
 def test_two_downloads_of_one_blob_at_once_leave_only_verified_files(tmp_path):
     data = hashlib.sha256(b"airgap.ecr").digest() * (1000000 // 32)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = digest_of(data)
     dest = str(tmp_path / "layout")
     partial = os.path.join(dest, "blobs", "sha256", f".{digest[7:]}.partial")
     os.makedirs(os.path.dirname(partial))
     with open(partial, "wb") as handle:
         handle.write(data[:300000])  # a download cut by an interrupted run
-    server = SteppedBlobServer(data)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    args = json.dumps({"blobs": [{"digest": digest, "url": f"http://127.0.0.1:{server.server_port}/blob", "size": len(data)}], "dest": dest, "retries": 0})
+    server = BlobServer()
+    reached, release = threading.Event(), threading.Event()
+    # The first request sends one chunk of blob_fetch's reads, then waits for ``release``.
+    server.plan("blob", {"hold": CHUNK_SIZE, "reached": reached, "release": release})
+    url = server.add("blob", data, query="")
+    args = json.dumps({"blobs": [{"digest": digest, "url": url, "size": len(data)}], "dest": dest, "retries": 0})
     command = [sys.executable, "-c", RUNNER, args]
     processes = []
     try:
         # The first download resumes the .partial and stalls after one more chunk, as the module of an interrupted play may.
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))  # pylint: disable=consider-using-with
-        assert server.first_sent.wait(60) and wait_for(lambda: partial_size(partial) >= 300000 + CHUNK_SIZE, timeout=30)
+        assert reached.wait(60) and wait_for(lambda: partial_size(partial) >= 300000 + CHUNK_SIZE, timeout=30)
         # The next run downloads the same blob meanwhile: it finishes, or waits for the first (then it is let go after 5 s).
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))  # pylint: disable=consider-using-with
         wait_for(lambda: processes[1].poll() is not None, timeout=5)
-        server.release.set()
+        release.set()
         outcomes = [json.loads(process.communicate(timeout=120)[0]) for process in processes]
     finally:
-        server.release.set()
+        release.set()
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=30)
-        server.shutdown()
-        server.server_close()
-    assert server.requests[0] == 300000
+        server.close()
+    assert server.requests()[0]["range"] == "bytes=300000-"
     summary = [outcome.get("msg") or outcome["blobs"][0]["status"] for outcome in outcomes]
     assert not unverified_final_files(dest), (summary, unverified_final_files(dest))
     assert os.path.isfile(os.path.join(dest, "blobs", "sha256", digest[7:])), summary

@@ -3,143 +3,24 @@
 
 """blobs: downloads against a real HTTP server on 127.0.0.1 that can cut, corrupt, refuse and delay."""
 
-import hashlib
-import http.server
 import os
-import re
-import threading
-import time
 
 import pytest
 
 from ansible_collections.airgap.ecr.plugins.module_utils import blobs
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
+from ansible_collections.airgap.ecr.tests.support.blob_server import BlobServer
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of
+from ansible_collections.airgap.ecr.tests.support.digests import make_data
 
 SECRET = "X-Amz-Signature=0123456789abcdef0123456789abcdef&X-Amz-Credential=AKIDUNITTESTSECRET"
-
-
-def digest_of(data, algorithm="sha256"):
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def make_data(size, seed):
-    """``size`` deterministic, incompressible bytes."""
-    block = b"".join(hashlib.sha512(f"{seed}-{i}".encode()).digest() for i in range(64))
-    return (block * (size // len(block) + 1))[:size]
-
-
-class BlobServer:
-    """Serves ``/<name>`` with Range support; ``plan(name, *actions)`` queues one action per request.
-
-    Actions: ``{"cut": N}`` (announce everything, send N bytes, close), ``{"short": N}`` (announce
-    and send the first N bytes only), ``{"corrupt": True}``,
-    ``{"status": 403}`` (S3-style XML body), ``{"ignore_range": True}`` (answer 200 to a Range
-    request), ``{"delay": seconds}``. ``delay`` (attribute) delays every request.
-    """
-
-    def __init__(self):
-        self.blobs = {}
-        self.actions = {}
-        self.log = []
-        self.delay = 0.0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # pylint: disable=arguments-differ
-                pass
-
-            def do_GET(self):  # pylint: disable=invalid-name
-                with server.lock:
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    server.handle(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self.thread.start()
-
-    def add(self, name, data):
-        self.blobs[name] = data
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}?{SECRET}"
-
-    def plan(self, name, *actions):
-        self.actions.setdefault(name, []).extend(actions)
-
-    def requests(self, name=None):
-        return [entry for entry in self.log if name is None or entry["name"] == name]
-
-    def handle(self, request):
-        name = request.path.split("?", 1)[0].lstrip("/")
-        range_header = request.headers.get("Range")
-        with self.lock:
-            queue = self.actions.get(name) or []
-            action = queue.pop(0) if queue else {}
-        entry = {"name": name, "range": range_header, "sent": 0, "status": None}
-        self.log.append(entry)
-        time.sleep(self.delay + action.get("delay", 0))
-        data = self.blobs.get(name)
-        if data is None or "status" in action:
-            status = action.get("status", 404)
-            body = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
-            entry["status"] = status
-            request.send_response(status)
-            request.send_header("Content-Length", str(len(body)))
-            request.end_headers()
-            request.wfile.write(body)
-            return
-        if action.get("corrupt"):
-            data = bytes(b ^ 0xFF for b in data)
-        start = 0
-        match = re.match(r"bytes=(\d+)-$", range_header or "")
-        if match and not action.get("ignore_range"):
-            start = int(match.group(1))
-            if start >= len(data):
-                entry["status"] = 416
-                request.send_response(416)
-                request.send_header("Content-Range", f"bytes */{len(data)}")
-                request.send_header("Content-Length", "0")
-                request.end_headers()
-                return
-            entry["status"] = 206
-            request.send_response(206)
-            request.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            entry["status"] = 200
-            request.send_response(200)
-        body = data[start:action.get("short")]
-        request.send_header("Content-Length", str(len(body)))
-        request.send_header("Accept-Ranges", "bytes")
-        request.end_headers()
-        if "cut" in action:
-            body = body[:action["cut"]]
-            request.close_connection = True
-        request.wfile.write(body)
-        request.wfile.flush()
-        entry["sent"] = len(body)
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(name="server")
 def server_fixture(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    server = BlobServer()
-    yield server
-    server.close()
+    with BlobServer(query=SECRET) as server:
+        yield server
 
 
 @pytest.fixture(name="opener")

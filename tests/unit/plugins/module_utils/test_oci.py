@@ -1,7 +1,6 @@
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-import hashlib
 import json
 import os
 import tarfile
@@ -12,10 +11,7 @@ from ansible_collections.airgap.ecr.plugins.module_utils import manifest as m
 from ansible_collections.airgap.ecr.plugins.module_utils import oci
 from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
-
-
-def sha(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of as sha
 
 
 CONFIG = b'{"architecture": "amd64", "os": "linux"}'

@@ -3,18 +3,15 @@
 
 """blob_fetch through its real entry point, downloading from the local ECR emulator's pre-signed URLs."""
 
-import hashlib
-import json
 import os
 import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.airgap.ecr.plugins.modules import blob_fetch
 from ansible_collections.airgap.ecr.plugins.modules import ecr_image_layers
-from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import FULL_ACCESS
+from ansible_collections.airgap.ecr.tests.support.digests import file_digest
+from ansible_collections.airgap.ecr.tests.support.modules import run_module_text
 from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
 
 REPOSITORY = "airgap/demo"
@@ -26,15 +23,11 @@ def no_proxy_for_the_emulator(monkeypatch):
 
 
 @pytest.fixture(name="run_blob_fetch")
-def run_blob_fetch_fixture(capsys):
+def run_blob_fetch_fixture():
     """``run(check_mode=False, **args) -> (failed, result, output)``: the module's real entry point, no AWS options."""
 
     def run(check_mode=False, **args):
-        with patch_module_args(dict(args, _ansible_check_mode=check_mode)):
-            with pytest.raises(SystemExit) as exit_info:
-                blob_fetch.main()
-        output = capsys.readouterr().out
-        return exit_info.value.code != 0, json.loads(output), output
+        return run_module_text(blob_fetch.main, check_mode, **args)
 
     return run
 
@@ -43,7 +36,7 @@ def run_blob_fetch_fixture(capsys):
 def demo_fixture(fresh_emulator):
     """The demo image's blobs, each with a fresh pre-signed URL; the request log is cleared afterwards."""
     image = demo_image(fresh_emulator)
-    client = fresh_emulator.client("ecr", aws_access_key_id=FULL_ACCESS["access_key"], aws_secret_access_key=FULL_ACCESS["secret_key"])
+    client = fresh_emulator.client("ecr")
     blobs = []
     for blob in [image["config"]] + image["layers"]:
         url = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=blob["digest"])["downloadUrl"]
@@ -54,11 +47,6 @@ def demo_fixture(fresh_emulator):
 
 def downloads(emulator):
     return [r for r in emulator.requests() if r["operation"] == "GetObject"]
-
-
-def file_digest(path):
-    with open(path, "rb") as f:
-        return "sha256:" + hashlib.sha256(f.read()).hexdigest()
 
 
 def test_every_demo_blob_fetched_then_present(run_blob_fetch, fresh_emulator, demo, tmp_path):
@@ -130,7 +118,7 @@ def test_file_attributes(run_blob_fetch, demo, tmp_path):
 
 def test_expired_url_fails_naming_the_digest(run_blob_fetch, fresh_emulator, tmp_path):
     image = demo_image(fresh_emulator)
-    client = fresh_emulator.client("ecr", aws_access_key_id=FULL_ACCESS["access_key"], aws_secret_access_key=FULL_ACCESS["secret_key"])
+    client = fresh_emulator.client("ecr")
     fresh_emulator.config(url_ttl=1)
     try:
         expiring = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=image["layers"][0]["digest"])["downloadUrl"]

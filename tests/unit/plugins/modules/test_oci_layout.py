@@ -4,25 +4,20 @@
 """oci_layout through its real entry point, on a layout in a temporary directory."""
 
 import hashlib
-import http.server
 import json
 import os
-import threading
 
 import pytest
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.airgap.ecr.plugins.module_utils import oci
 from ansible_collections.airgap.ecr.plugins.module_utils.blobs import blob_path
 from ansible_collections.airgap.ecr.plugins.modules.oci_layout import main
+from ansible_collections.airgap.ecr.tests.support.blob_server import BlobServer
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of as sha
+from ansible_collections.airgap.ecr.tests.support.modules import run_module
 
 CONFIG = b'{"architecture": "arm64", "os": "linux", "variant": "v8"}'
 LAYER = b"\x1f\x8b layer"
-
-
-def sha(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 DOCKER = json.dumps(
@@ -35,11 +30,8 @@ DOCKER = json.dumps(
 )
 
 
-def run(capsys, check_mode=False, **args):
-    with patch_module_args(dict(args, _ansible_check_mode=check_mode)):
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-    return exit_info.value.code != 0, json.loads(capsys.readouterr().out)
+def run(capsys, check_mode=False, **args):  # pylint: disable=unused-argument
+    return run_module(main, check_mode, **args)
 
 
 def tree(root):
@@ -118,34 +110,11 @@ def test_bad_input(capsys, layout, args, expected):
 
 @pytest.fixture(name="blob_server")
 def blob_server_fixture():
-    """A local HTTP server of CONFIG and LAYER at /<hex>?X-Amz-Signature=..., logging each request's path."""
-    served = {sha(data)[7:]: data for data in (CONFIG, LAYER)}
-    requests = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # pylint: disable=invalid-name
-            requests.append(self.path)
-            data = served.get(self.path.split("?")[0].lstrip("/"))
-            if data is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):  # pylint: disable=arguments-differ
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield served, requests, lambda data: f"{base}/{sha(data)[7:]}?X-Amz-Signature=secret{len(data)}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The blob server with CONFIG and LAYER at /<hex>?X-Amz-Signature=...: its blobs, its request log, url(data)."""
+    with BlobServer() as server:
+        for data in (CONFIG, LAYER):
+            server.add(sha(data)[7:], data)
+        yield server.blobs, server.log, lambda data: server.url(sha(data)[7:], f"X-Amz-Signature=secret{len(data)}")
 
 
 def test_blobs_downloaded_then_laid_out_in_one_run(capsys, blob_server, tmp_path):
