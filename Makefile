@@ -21,7 +21,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
 	@echo "make test        - lint, units, emulator, sanity, integration, docs checks, molecule, reliability, artifact and ee-check (creates .venv)"
-	@echo "make lint        - ansible-lint, production profile, offline: role, playbooks, molecule, integration targets, every EXAMPLES"
+	@echo "make lint        - ruff (lint + format check) on the Python code; ansible-lint, production profile, offline: role,"
+	@echo "                   playbooks, molecule, integration targets, every EXAMPLES"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
 	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
 	@echo "make artifact    - build the collection tarball, check what it holds, install it offline and run the demo and an integration target from it"
@@ -74,8 +75,9 @@ sanity: setup system-packages
 integration: setup system-packages
 	tests/utils/integration.sh
 
-# ansible-lint (.ansible-lint: production profile, offline, nothing from Galaxy) on the collection
-# copy, then on every plugin's EXAMPLES written out as playbooks (tests/utils/lint_examples.py).
+# ruff (ruff.toml: lint, then format --check) on this checkout's Python code; ansible-lint
+# (.ansible-lint: production profile, offline, nothing from Galaxy) on the collection copy, then
+# on every plugin's EXAMPLES written out as playbooks (tests/utils/lint_examples.py).
 lint: setup
 	tests/utils/lint.sh
 
