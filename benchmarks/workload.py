@@ -16,7 +16,8 @@ import sys
 from dataclasses import dataclass
 
 try:
-    from ansible_collections.airgap.ecr.tests.emulator import harness, images
+    from ansible_collections.airgap.ecr.tests.emulator import harness
+    from ansible_collections.airgap.ecr.tests.emulator import images
     from ansible_collections.airgap.ecr.tests.support.credentials import environment
 except ImportError as exc:  # not run the way the Makefile runs it
     raise SystemExit(f"{exc}: run the benchmarks with `make bench` (PYTHONPATH names the build tree)") from exc
@@ -57,7 +58,9 @@ def push(client, spec):
     """Push ``spec``; return what images.push_image returns (digests and sizes)."""
     layers = [stored_layer(spec.layer_size, spec.seed + index) for index in range(spec.layers)]
     config = images.make_config(layers, os="linux", arch="amd64")
-    return images.push_image(client, spec.repository, spec.tag, layers, config, media_type="docker", chunk_size=PUSH_CHUNK)
+    return images.push_image(
+        client, spec.repository, spec.tag, layers, config, media_type="docker", chunk_size=PUSH_CHUNK
+    )
 
 
 def blob_digests(pushed):

@@ -31,14 +31,15 @@ import threading
 import time
 
 import botocore.session
+import images
 from botocore.config import Config
 from moto.moto_server.werkzeug_app import MotoRequestHandler
-from werkzeug.serving import make_server
-
-import images
 from service.app import EmulatorApp
-from service.common import DEFAULT_REGION, DEFAULT_URL_TTL, MAX_URL_TTL
+from service.common import DEFAULT_REGION
+from service.common import DEFAULT_URL_TTL
+from service.common import MAX_URL_TTL
 from service.credentials import FULL_ACCESS
+from werkzeug.serving import make_server
 
 
 class QuietRequestHandler(MotoRequestHandler):
@@ -81,7 +82,14 @@ def write_port_file(path, port):
 
 def isolate_aws_environment():
     """Keep the user's AWS configuration out of the emulator's own botocore clients."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_ECR", "INITIAL_NO_AUTH_ACTION_COUNT"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_ECR",
+        "INITIAL_NO_AUTH_ACTION_COUNT",
+    ):
         os.environ.pop(name, None)
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
@@ -89,13 +97,24 @@ def isolate_aws_environment():
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Local Amazon ECR + S3 emulator (moto based) for the airgap.ecr tests.")
+    parser = argparse.ArgumentParser(
+        description="Local Amazon ECR + S3 emulator (moto based) for the airgap.ecr tests."
+    )
     parser.add_argument("--port-file", required=True, help="write the listening port here (atomically) once ready")
     parser.add_argument("--port", type=int, default=0, help="port to listen on, on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--seed-demo", action="store_true", help="push airgap/demo:1.0 and airgap/demo:multi before announcing the port")
-    parser.add_argument("--auth", action="store_true", help="verify SigV4 on every ECR request against the emulator's credentials")
+    parser.add_argument(
+        "--seed-demo", action="store_true", help="push airgap/demo:1.0 and airgap/demo:multi before announcing the port"
+    )
+    parser.add_argument(
+        "--auth", action="store_true", help="verify SigV4 on every ECR request against the emulator's credentials"
+    )
     parser.add_argument("--region", default=DEFAULT_REGION, help="the registry's region (default %(default)s)")
-    parser.add_argument("--url-ttl", type=int, default=DEFAULT_URL_TTL, help="lifetime in seconds of the pre-signed layer URLs (default %(default)s)")
+    parser.add_argument(
+        "--url-ttl",
+        type=int,
+        default=DEFAULT_URL_TTL,
+        help="lifetime in seconds of the pre-signed layer URLs (default %(default)s)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
     args = parser.parse_args(argv)
     regions = botocore.session.Session().get_available_regions("ecr")
@@ -129,10 +148,17 @@ def main(argv=None):
             pushed = seed_demo(app)
             app.log.clear()
             elapsed = time.monotonic() - started
-            seeded = ", ".join(f"{images.DEMO_REPOSITORY}:{tag} {image['image_digest']}" for tag, image in pushed.items())
+            seeded = ", ".join(
+                f"{images.DEMO_REPOSITORY}:{tag} {image['image_digest']}" for tag, image in pushed.items()
+            )
             print(f"seeded {seeded} in {elapsed:.2f}s", file=sys.stderr, flush=True)
         write_port_file(args.port_file, server.server_port)
-        print(f"airgap.ecr emulator listening on {app.endpoint} (region {args.region}, auth {'on' if args.auth else 'off'})", file=sys.stderr, flush=True)
+        print(
+            f"airgap.ecr emulator listening on {app.endpoint} (region {args.region}, auth "
+            f"{'on' if args.auth else 'off'})",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
     finally:

@@ -27,7 +27,9 @@ STRESS = os.environ.get("STRESS", "") not in ("", "0")
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(HERE))
 # <build>/ansible_collections/airgap/ecr: the Makefile exports the same path.
-COLLECTIONS_PATH = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION_ROOT)))
+COLLECTIONS_PATH = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.dirname(
+    os.path.dirname(os.path.dirname(COLLECTION_ROOT))
+)
 # The collection loader, as ansible-playbook has it, so that plugin loaders (the lookup) find this collection.
 if not any(isinstance(finder, _AnsibleCollectionFinder) for finder in sys.meta_path):
     _AnsibleCollectionFinder(paths=[COLLECTIONS_PATH])._install()  # pylint: disable=protected-access
@@ -104,7 +106,10 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_aws_environment():
-    """No AWS configuration of the machine may help or hinder: no files, no instance metadata, no proxy to the emulator."""
+    """No AWS configuration of the machine may help or hinder.
+
+    No files, no instance metadata, no proxy to the emulator.
+    """
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith("AWS_") or name.lower() in ("http_proxy", "https_proxy", "all_proxy"):
@@ -142,7 +147,9 @@ def many_fixture(emulator):
 @pytest.fixture(scope="session", name="demo")
 def demo_fixture(emulator):
     """airgap/demo:1.0 as the emulator describes it (config and three layers, 32 KiB to 4 MiB)."""
-    return next(image for image in emulator.images() if image["repository"] == DEMO and images.DEMO_TAG in image["tags"])
+    return next(
+        image for image in emulator.images() if image["repository"] == DEMO and images.DEMO_TAG in image["tags"]
+    )
 
 
 def aws_args(emulator, **changes):
@@ -246,8 +253,13 @@ class Ansible:
         output_path = self.write("output.txt", "")
         with open(output_path, "wb") as output:
             process = subprocess.Popen(  # pylint: disable=consider-using-with
-                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=self.environment(log_path),
-                cwd=self.workdir, start_new_session=True,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=self.environment(log_path),
+                cwd=self.workdir,
+                start_new_session=True,
             )
         return process, log_path, output_path
 
@@ -350,7 +362,14 @@ def role_play(emulator, hosts="fleet", aws=None, **role_vars):
         "image_fetch_aws": aws if aws is not None else aws_args(emulator),
     }
     variables.update(role_vars)
-    return [{"name": "Fetch the image", "hosts": hosts, "gather_facts": False, "roles": [dict({"role": "airgap.ecr.image_fetch"}, **variables)]}]
+    return [
+        {
+            "name": "Fetch the image",
+            "hosts": hosts,
+            "gather_facts": False,
+            "roles": [dict({"role": "airgap.ecr.image_fetch"}, **variables)],
+        }
+    ]
 
 
 # --------------------------------------------------------------------------- files
@@ -367,7 +386,16 @@ def tree_state(root):
         for path in [directory] + [os.path.join(directory, name) for name in sorted(files) + links]:
             info = os.lstat(path)
             content = file_digest(path) if stat.S_ISREG(info.st_mode) else None
-            entries.append([os.path.relpath(path, root), stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), info.st_size, info.st_mtime_ns, content])
+            entries.append(
+                [
+                    os.path.relpath(path, root),
+                    stat.S_IFMT(info.st_mode),
+                    stat.S_IMODE(info.st_mode),
+                    info.st_size,
+                    info.st_mtime_ns,
+                    content,
+                ]
+            )
     return entries
 
 
@@ -422,7 +450,9 @@ def verify_layout(dest, ref_name):
     assert os.path.isfile(os.path.join(dest, "index.json")), f"no index.json in {dest}"
     assert not unverified_final_files(dest), unverified_final_files(dest)
     assert not stray_files(dest), stray_files(dest)
-    result = subprocess.run(["skopeo", "inspect", f"oci:{dest}:{ref_name}"], capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        ["skopeo", "inspect", f"oci:{dest}:{ref_name}"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     inspected = json.loads(result.stdout)
     for layer in inspected["Layers"]:

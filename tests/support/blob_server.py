@@ -27,13 +27,11 @@ import http.server
 import threading
 import time
 
-from ansible_collections.airgap.ecr.tests.emulator.service.ranges import (
-    RangeNotSatisfiable,
-    content_range,
-    corrupted,
-    paced,
-    parse_range,
-)
+from ansible_collections.airgap.ecr.tests.emulator.service.ranges import RangeNotSatisfiable
+from ansible_collections.airgap.ecr.tests.emulator.service.ranges import content_range
+from ansible_collections.airgap.ecr.tests.emulator.service.ranges import corrupted
+from ansible_collections.airgap.ecr.tests.emulator.service.ranges import paced
+from ansible_collections.airgap.ecr.tests.emulator.service.ranges import parse_range
 
 ERROR_BODY = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
 RELEASE_TIMEOUT = 60

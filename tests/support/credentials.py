@@ -8,14 +8,12 @@ arguments; ``*_OPTIONS`` the same sets as this collection's module options
 (``access_key``, ``secret_key``, ``session_token``).
 """
 
-from ansible_collections.airgap.ecr.tests.emulator.service.credentials import (
-    DENIED,
-    EXPIRED,
-    FULL_ACCESS,
-    SESSION,
-    environment,
-    module_options,
-)
+from ansible_collections.airgap.ecr.tests.emulator.service.credentials import DENIED
+from ansible_collections.airgap.ecr.tests.emulator.service.credentials import EXPIRED
+from ansible_collections.airgap.ecr.tests.emulator.service.credentials import FULL_ACCESS
+from ansible_collections.airgap.ecr.tests.emulator.service.credentials import SESSION
+from ansible_collections.airgap.ecr.tests.emulator.service.credentials import environment
+from ansible_collections.airgap.ecr.tests.emulator.service.credentials import module_options
 
 REGION = "us-east-1"
 FULL_ACCESS_OPTIONS = module_options(FULL_ACCESS)

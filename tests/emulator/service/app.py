@@ -11,13 +11,22 @@ import botocore.session
 from botocore.config import Config
 from moto import settings as moto_settings
 from moto.ecr.models import ecr_backends
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import create_backend_app
 from moto.s3.models import s3_backends
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
+from werkzeug.wrappers import Response
 
-from .common import ACCOUNT_ID, CONTROL_PREFIX, DEFAULT_REGION, DEFAULT_URL_TTL, ECR_TARGET_PREFIX, RequestLog, control_response
+from .common import ACCOUNT_ID
+from .common import CONTROL_PREFIX
+from .common import DEFAULT_REGION
+from .common import DEFAULT_URL_TTL
+from .common import ECR_TARGET_PREFIX
+from .common import RequestLog
+from .common import control_response
 from .control import ControlApi
-from .credentials import INTERNAL_ACCESS_KEY, INTERNAL_SECRET_KEY
+from .credentials import INTERNAL_ACCESS_KEY
+from .credentials import INTERNAL_SECRET_KEY
 from .ecr_api import EcrApi
 from .faults import FaultTable
 from .manifests import describe_manifest
@@ -119,7 +128,6 @@ class EmulatorApp(ControlApi, EcrApi, S3Api):
         headers = [(name, value) for name, value in captured.get("headers", []) if name.lower() not in skip]
         return Response(b"".join(chunks), status=captured.get("status", 500), headers=headers)
 
-
     # ------------------------------------------------------------------ storage helpers
 
     @staticmethod
@@ -139,5 +147,6 @@ class EmulatorApp(ControlApi, EcrApi, S3Api):
             return self.s3.get_object(self.bucket, key) is not None
 
     def presign(self, key, ttl):
-        return self._presigner.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl)
-
+        return self._presigner.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl
+        )

@@ -9,7 +9,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Response
@@ -42,7 +43,9 @@ class ApiError(Exception):
 
 
 def invalid_parameter(name, constraint):
-    return ApiError("InvalidParameterException", f"Invalid parameter at '{name}' failed to satisfy constraint: '{constraint}'")
+    return ApiError(
+        "InvalidParameterException", f"Invalid parameter at '{name}' failed to satisfy constraint: '{constraint}'"
+    )
 
 
 def utcnow_epoch():
@@ -50,8 +53,7 @@ def utcnow_epoch():
 
 
 def iso_date(epoch):
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def sha256_digest(data):
@@ -76,7 +78,11 @@ def s3_error_response(error, resource=None):
     if resource:
         fields.append(("Resource", resource))
     fields.extend([("RequestId", request_id), ("HostId", "emulator")])
-    body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error>' + "".join(f"<{name}>{escape(str(value))}</{name}>" for name, value in fields) + "</Error>"
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
+        + "".join(f"<{name}>{escape(str(value))}</{name}>" for name, value in fields)
+        + "</Error>"
+    )
     headers = {"Content-Type": "application/xml", "x-amz-request-id": request_id}
     if error.code == "InvalidRange" and "ActualObjectSize" in error.extra:
         headers["Content-Range"] = f"bytes */{error.extra['ActualObjectSize']}"
@@ -125,4 +131,3 @@ class RequestLog:
     def clear(self):
         with self._lock:
             self._entries.clear()
-

@@ -4,14 +4,17 @@
 
 import json
 
-from .common import ACCOUNT_ID, CONTROL_PREFIX, MAX_URL_TTL, control_response
+from .common import ACCOUNT_ID
+from .common import CONTROL_PREFIX
+from .common import MAX_URL_TTL
+from .common import control_response
 
 
 class ControlApi:
     """The control API under /_emulator/ (tests/emulator/README.md, "Control API"); a part of EmulatorApp."""
 
     def _control(self, request):
-        route = request.path[len(CONTROL_PREFIX):].rstrip("/") or "/"
+        route = request.path[len(CONTROL_PREFIX) :].rstrip("/") or "/"
         method = request.method
         try:
             body = json.loads(request.get_data() or b"null") if method in ("POST", "PUT") else None
@@ -35,7 +38,10 @@ class ControlApi:
             known = sorted({path for path, _method in routes})
             if route in known:
                 return control_response({"error": f"method {method} not allowed on {CONTROL_PREFIX}{route}"}, 405)
-            return control_response({"error": f"unknown control path {request.path}", "paths": [CONTROL_PREFIX + path for path in known]}, 404)
+            return control_response(
+                {"error": f"unknown control path {request.path}", "paths": [CONTROL_PREFIX + path for path in known]},
+                404,
+            )
         try:
             return control_response(handler())
         except ValueError as exc:
@@ -50,12 +56,14 @@ class ControlApi:
     def get_config(self):
         with self._config_lock:
             config = dict(self.config)
-        config.update(region=self.region, account_id=ACCOUNT_ID, auth=self.auth, bucket=self.bucket, endpoint=self.endpoint)
+        config.update(
+            region=self.region, account_id=ACCOUNT_ID, auth=self.auth, bucket=self.bucket, endpoint=self.endpoint
+        )
         return config
 
     def set_config(self, body):
         if not isinstance(body, dict):
-            raise ValueError("expected a JSON object such as {\"url_ttl\": 60}")
+            raise ValueError('expected a JSON object such as {"url_ttl": 60}')
         unknown = sorted(set(body) - {"url_ttl"})
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(unknown)}")
@@ -75,8 +83,12 @@ class ControlApi:
         return {"ok": True}
 
     def _delete_blob(self, body):
-        if not isinstance(body, dict) or not isinstance(body.get("repository"), str) or not isinstance(body.get("digest"), str):
-            raise ValueError("expected {\"repository\": NAME, \"digest\": DIGEST}")
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("repository"), str)
+            or not isinstance(body.get("digest"), str)
+        ):
+            raise ValueError('expected {"repository": NAME, "digest": DIGEST}')
         key = self.blob_key(body["repository"], body["digest"])
         with self.lock:
             if self.s3.get_object(self.bucket, key) is None:

@@ -9,9 +9,22 @@ Standard library only: the server, the harness (also run as a script) and tests/
 # "denied": authenticates, then AccessDeniedException for every ECR action.
 CREDENTIALS = {
     "AKIAEMULATOR00000001": {"secret": "emulator-secret-key-0001", "token": None, "kind": "full"},
-    "ASIAEMULATOR00000002": {"secret": "emulator-secret-key-0002", "token": "emulator-session-token-0002", "kind": "full"},
-    "ASIAEMULATOR00000003": {"secret": "emulator-secret-key-0003", "token": "emulator-expired-token-0003", "kind": "expired"},
-    "AKIAEMULATOR00000004": {"secret": "emulator-secret-key-0004", "token": None, "kind": "denied", "user": "emulator-denied"},
+    "ASIAEMULATOR00000002": {
+        "secret": "emulator-secret-key-0002",
+        "token": "emulator-session-token-0002",
+        "kind": "full",
+    },
+    "ASIAEMULATOR00000003": {
+        "secret": "emulator-secret-key-0003",
+        "token": "emulator-expired-token-0003",
+        "kind": "expired",
+    },
+    "AKIAEMULATOR00000004": {
+        "secret": "emulator-secret-key-0004",
+        "token": None,
+        "kind": "denied",
+        "user": "emulator-denied",
+    },
 }
 FULL_ACCESS_KEY = "AKIAEMULATOR00000001"
 
@@ -39,7 +52,11 @@ ENVIRONMENT_NAMES = {
     "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
     "aws_session_token": "AWS_SESSION_TOKEN",
 }
-OPTION_NAMES = {"aws_access_key_id": "access_key", "aws_secret_access_key": "secret_key", "aws_session_token": "session_token"}
+OPTION_NAMES = {
+    "aws_access_key_id": "access_key",
+    "aws_secret_access_key": "secret_key",
+    "aws_session_token": "session_token",
+}
 
 
 def environment(values=None):

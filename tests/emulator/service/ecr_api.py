@@ -10,33 +10,35 @@ import traceback
 
 from moto.ecr.models import Image as MotoImage
 
-from .common import (
-    ACCOUNT_ID,
-    DEFAULT_PAGE_SIZE,
-    DIGEST_PATTERN,
-    DIGEST_RE,
-    ECR_TARGET_PREFIX,
-    REPOSITORY_PATTERN,
-    REPOSITORY_RE,
-    ApiError,
-    ecr_error_response,
-    ecr_response,
-    error_code_of,
-    invalid_parameter,
-    sha256_digest,
-    utcnow_epoch,
-)
+from .common import ACCOUNT_ID
+from .common import DEFAULT_PAGE_SIZE
+from .common import DIGEST_PATTERN
+from .common import DIGEST_RE
+from .common import ECR_TARGET_PREFIX
+from .common import REPOSITORY_PATTERN
+from .common import REPOSITORY_RE
+from .common import ApiError
+from .common import ecr_error_response
+from .common import ecr_response
+from .common import error_code_of
+from .common import invalid_parameter
+from .common import sha256_digest
+from .common import utcnow_epoch
 from .credentials import FULL_ACCESS_KEY
 from .faults import fault_digest
-from .manifests import SCHEMA1_MEDIA_TYPES, describe_manifest, referenced_blobs, tampered_manifests
-from .sigv4 import access_key_of, authenticate
+from .manifests import SCHEMA1_MEDIA_TYPES
+from .manifests import describe_manifest
+from .manifests import referenced_blobs
+from .manifests import tampered_manifests
+from .sigv4 import access_key_of
+from .sigv4 import authenticate
 
 
 class EcrApi:
     """The ECR JSON API: own handlers for what moto lacks or gets wrong, moto for the rest; a part of EmulatorApp."""
 
     def _ecr(self, request):
-        operation = request.headers["X-Amz-Target"][len(ECR_TARGET_PREFIX):]
+        operation = request.headers["X-Amz-Target"][len(ECR_TARGET_PREFIX) :]
         body = request.get_data(cache=True)
         entry = {
             "time": utcnow_epoch(),
@@ -71,7 +73,9 @@ class EcrApi:
             response = ecr_error_response(error)
         except Exception:  # pylint: disable=broad-exception-caught
             traceback.print_exc()
-            response = ecr_error_response(ApiError("ServerException", "The emulator failed to process the request.", 500))
+            response = ecr_error_response(
+                ApiError("ServerException", "The emulator failed to process the request.", 500)
+            )
         entry["status"] = response.status_code
         entry["error_code"] = error_code_of("ecr", response)
         self.log.add(entry)
@@ -82,8 +86,9 @@ class EcrApi:
         # user agent): give it a canonical one so that every client lands in our region.
         stamp = time.strftime("%Y%m%d", time.gmtime())
         access_key = access_key_of(request) or FULL_ACCESS_KEY
+        credential = f"{access_key}/{stamp}/{self.region}/ecr/aws4_request"
         replace = {
-            "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={access_key}/{stamp}/{self.region}/ecr/aws4_request, SignedHeaders=host, Signature=0",
+            "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0",
             "HTTP_USER_AGENT": f"airgap-ecr-emulator region/{self.region}",
         }
         response = self._call_moto(request, body, replace)
@@ -117,7 +122,9 @@ class EcrApi:
         prefix = repository + "/"
         with self.lock:
             bucket = self.s3.get_bucket(self.bucket)
-            for key in [name for name in list(bucket.keys.keys()) if name.startswith(prefix) and "/" not in name[len(prefix):]]:
+            for key in [
+                name for name in list(bucket.keys.keys()) if name.startswith(prefix) and "/" not in name[len(prefix) :]
+            ]:
                 self.s3.delete_object(self.bucket, key)
 
     # ECR operations implemented here (everything else goes to moto) ----------------
@@ -130,7 +137,10 @@ class EcrApi:
             raise invalid_parameter("repositoryName", f"must satisfy regular expression '{REPOSITORY_PATTERN}'")
         repository = self.ecr.repositories.get(name)
         if repository is None or registry_id != ACCOUNT_ID or repository.registry_id != registry_id:
-            raise ApiError("RepositoryNotFoundException", f"The repository with name '{name}' does not exist in the registry with id '{registry_id}'")
+            raise ApiError(
+                "RepositoryNotFoundException",
+                f"The repository with name '{name}' does not exist in the registry with id '{registry_id}'",
+            )
         return repository
 
     def get_download_url_for_layer(self, params):
@@ -141,12 +151,16 @@ class EcrApi:
             repository = self._repository(params)
             referenced = any(digest in referenced_blobs(self.manifest_info(image)) for image in list(repository.images))
         if not referenced:
-            raise ApiError("LayersNotFoundException", "The specified layers could not be found, or the specified layer is not valid for this repository.")
+            raise ApiError(
+                "LayersNotFoundException",
+                "The specified layers could not be found, or the specified layer is not valid for this repository.",
+            )
         key = self.blob_key(repository.name, digest)
         if not self.blob_exists(key):
             raise ApiError(
                 "LayerInaccessibleException",
-                "The specified layer is not available because it is not associated with an image. Unassociated image layers may be cleaned up at any time.",
+                "The specified layer is not available because it is not associated with an image. Unassociated "
+                "image layers may be cleaned up at any time.",
             )
         with self._config_lock:
             ttl = self.config["url_ttl"]
@@ -161,20 +175,29 @@ class EcrApi:
             if upload is None:
                 raise ApiError(
                     "UploadNotFoundException",
-                    f"Upload with id '{upload_id}' is not found in repository with name '{repository.name}' in registry with id '{repository.registry_id}'",
+                    f"Upload with id '{upload_id}' is not found in repository with name '{repository.name}' in "
+                    f"registry with id '{repository.registry_id}'",
                 )
-            if not isinstance(digests, list) or len(digests) != 1 or not isinstance(digests[0], str) or not DIGEST_RE.fullmatch(digests[0]):
+            if (
+                not isinstance(digests, list)
+                or len(digests) != 1
+                or not isinstance(digests[0], str)
+                or not DIGEST_RE.fullmatch(digests[0])
+            ):
                 raise invalid_parameter("layerDigests", "exactly one valid layer digest is required")
             data = bytes(upload.layer_parts)
             if not data:
-                raise ApiError("EmptyUploadException", f"The upload with id '{upload_id}' does not contain any layer parts.")
+                raise ApiError(
+                    "EmptyUploadException", f"The upload with id '{upload_id}' does not contain any layer parts."
+                )
             actual = sha256_digest(data)
             claimed = digests[0]
             if claimed != actual:
                 del repository.uploads[upload_id]
                 raise ApiError(
                     "InvalidLayerException",
-                    f"The layer digest calculation performed by Amazon ECR upon receipt of the image layer does not match the digest specified. "
+                    "The layer digest calculation performed by Amazon ECR upon receipt of the image layer does not "
+                    "match the digest specified. "
                     f"Layer digest '{claimed}' does not match the calculated digest '{actual}' of the uploaded layer.",
                 )
             key = self.blob_key(repository.name, actual)
@@ -187,7 +210,12 @@ class EcrApi:
                 )
             self.s3.put_object(self.bucket, key, data)
             repository.layers[actual] = len(data)
-            return {"registryId": repository.registry_id, "repositoryName": repository.name, "uploadId": upload_id, "layerDigest": actual}
+            return {
+                "registryId": repository.registry_id,
+                "repositoryName": repository.name,
+                "uploadId": upload_id,
+                "layerDigest": actual,
+            }
 
     @staticmethod
     def _tag_immutable(repository, tag):
@@ -217,13 +245,17 @@ class EcrApi:
         declared = parsed.get("mediaType")
         given = params.get("imageManifestMediaType")
         if given and declared and given != declared:
-            raise invalid_parameter("imageManifestMediaType", f"media type '{given}' does not match the manifest's mediaType '{declared}'")
+            raise invalid_parameter(
+                "imageManifestMediaType", f"media type '{given}' does not match the manifest's mediaType '{declared}'"
+            )
         media_type = given or declared or (SCHEMA1_MEDIA_TYPES[0] if parsed.get("schemaVersion") == 1 else None)
         if not media_type:
             raise invalid_parameter("imageManifestMediaType", "image manifest media type not provided")
         digest = sha256_digest(manifest.encode("utf-8"))
         if params.get("imageDigest") and params["imageDigest"] != digest:
-            message = f"The image digest '{params['imageDigest']}' does not match the digest '{digest}' of the manifest."
+            message = (
+                f"The image digest '{params['imageDigest']}' does not match the digest '{digest}' of the manifest."
+            )
             raise ApiError("ImageDigestDoesNotMatchException", message)
         tag = params.get("imageTag")
         info = describe_manifest(manifest)
@@ -231,22 +263,36 @@ class EcrApi:
             repository = self._repository(params)
             label = f"repository with name '{repository.name}' in the registry with id '{repository.registry_id}'"
             if info["kind"] in ("image", "schema1"):
-                missing = [blob for blob in referenced_blobs(info, include_foreign=False) if blob not in repository.layers]
+                missing = [
+                    blob for blob in referenced_blobs(info, include_foreign=False) if blob not in repository.layers
+                ]
                 if missing:
-                    raise ApiError("LayersNotFoundException", f"Layers with digests {json.dumps(missing)} required for pushing image into {label} do not exist")
+                    raise ApiError(
+                        "LayersNotFoundException",
+                        f"Layers with digests {json.dumps(missing)} required for pushing image into {label} do not "
+                        "exist",
+                    )
             elif info["kind"] == "index":
                 present = {image.image_digest for image in repository.images}
                 missing = [child["digest"] for child in info["manifests"] if child["digest"] not in present]
                 if missing:
-                    message = f"Manifests with digests {json.dumps(missing)} referenced by the manifest list do not exist in the {label}"
+                    message = (
+                        f"Manifests with digests {json.dumps(missing)} referenced by the manifest list do not exist "
+                        f"in the {label}"
+                    )
                     raise ApiError("ReferencedImagesNotFoundException", message)
             existing = next((image for image in repository.images if image.image_digest == digest), None)
             if existing is not None and (tag is None or tag in existing.image_tags):
                 raise ApiError(
                     "ImageAlreadyExistsException",
-                    f"Image with digest '{digest}' and tag '{tag if tag is not None else 'null'}' already exists in the {label}",
+                    f"Image with digest '{digest}' and tag '{tag if tag is not None else 'null'}' already exists in "
+                    f"the {label}",
                 )
-            holders = [image for image in repository.images if tag is not None and tag in image.image_tags and image is not existing]
+            holders = [
+                image
+                for image in repository.images
+                if tag is not None and tag in image.image_tags and image is not existing
+            ]
             if holders and self._tag_immutable(repository, tag):
                 raise ApiError(
                     "ImageTagAlreadyExistsException",
@@ -288,7 +334,9 @@ class EcrApi:
         if not isinstance(image_ids, list) or not image_ids:
             raise invalid_parameter("imageIds", "Member must have length greater than or equal to 1")
         accepted = params.get("acceptedMediaTypes")
-        if accepted is not None and (not isinstance(accepted, list) or not all(isinstance(item, str) for item in accepted)):
+        if accepted is not None and (
+            not isinstance(accepted, list) or not all(isinstance(item, str) for item in accepted)
+        ):
             raise invalid_parameter("acceptedMediaTypes", "must be a list of media types")
         result = {"images": [], "failures": []}
         with self.lock:
@@ -301,18 +349,30 @@ class EcrApi:
                 if not digest and not tag:
                     failure = ("MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null")
                 elif digest and not DIGEST_RE.fullmatch(digest):
-                    failure = ("InvalidImageDigest", f"Invalid request parameters: image digest should satisfy the regex '{DIGEST_PATTERN}'")
+                    failure = (
+                        "InvalidImageDigest",
+                        f"Invalid request parameters: image digest should satisfy the regex '{DIGEST_PATTERN}'",
+                    )
                 else:
-                    by_digest = next((item for item in repository.images if item.image_digest == digest), None) if digest else None
+                    by_digest = (
+                        next((item for item in repository.images if item.image_digest == digest), None)
+                        if digest
+                        else None
+                    )
                     by_tag = next((item for item in repository.images if tag in item.image_tags), None) if tag else None
                     if digest and tag and by_digest is not None and by_tag is not by_digest:
-                        failure = ("ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not map to given digest")
+                        failure = (
+                            "ImageTagDoesNotMatchDigest",
+                            "Invalid request parameters: given tag does not map to given digest",
+                        )
                     else:
                         image = by_digest if digest else by_tag
                         if image is None:
                             failure = ("ImageNotFound", "Requested image not found")
                 if failure:
-                    result["failures"].append({"imageId": image_id, "failureCode": failure[0], "failureReason": failure[1]})
+                    result["failures"].append(
+                        {"imageId": image_id, "failureCode": failure[0], "failureReason": failure[1]}
+                    )
                     continue
                 # acceptedMediaTypes is honoured loosely: the manifest is returned as stored
                 # (ECR would convert schema 2 to schema 1 for clients that only accept schema 1).
@@ -388,13 +448,19 @@ class EcrApi:
                     digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
                     image = None
                     if digest or tag:
-                        matches = (item for item in repository.images if (not digest or item.image_digest == digest) and (not tag or tag in item.image_tags))
+                        matches = (
+                            item
+                            for item in repository.images
+                            if (not digest or item.image_digest == digest) and (not tag or tag in item.image_tags)
+                        )
                         image = next(matches, None)
                     if image is None:
                         raise ApiError(
                             "ImageNotFoundException",
-                            f"The image with imageId {{imageDigest:'{digest or 'null'}', imageTag:'{tag or 'null'}'}} does not exist "
-                            f"within the repository with name '{repository.name}' in the registry with id '{repository.registry_id}'",
+                            "The image with imageId "
+                            f"{{imageDigest:'{digest or 'null'}', imageTag:'{tag or 'null'}'}} does not exist "
+                            f"within the repository with name '{repository.name}' in the registry with id "
+                            f"'{repository.registry_id}'",
                         )
                     if image not in selected:
                         selected.append(image)

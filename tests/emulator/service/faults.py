@@ -4,7 +4,8 @@
 
 import threading
 
-from .common import DIGEST_RE, ApiError
+from .common import DIGEST_RE
+from .common import ApiError
 
 DEFAULT_FAULT_MESSAGES = {
     "ThrottlingException": "Rate exceeded",
@@ -29,7 +30,6 @@ def fault_digest(operation, params):
     return None
 
 
-
 class FaultPlan:
     """What the matching fault rules do to one request."""
 
@@ -44,7 +44,18 @@ class FaultPlan:
 class FaultTable:
     """Thread-safe list of fault rules (see README.md for their semantics)."""
 
-    FIELDS = ("operation", "count", "code", "status", "message", "latency_ms", "corrupt", "truncate", "digest", "bytes_per_second")
+    FIELDS = (
+        "operation",
+        "count",
+        "code",
+        "status",
+        "message",
+        "latency_ms",
+        "corrupt",
+        "truncate",
+        "digest",
+        "bytes_per_second",
+    )
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -69,7 +80,13 @@ class FaultTable:
             raise ValueError("'code' must be a non-empty string or null")
         status = spec.get("status")
         if status is None:
-            status = 500 if code in ("ServerException", "InternalError", "InternalFailure") else 503 if code in ("SlowDown", "ServiceUnavailable") else 400
+            status = (
+                500
+                if code in ("ServerException", "InternalError", "InternalFailure")
+                else 503
+                if code in ("SlowDown", "ServiceUnavailable")
+                else 400
+            )
         if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
             raise ValueError("'status' must be an HTTP error status (400-599)")
         latency = spec.get("latency_ms") or 0
@@ -96,7 +113,9 @@ class FaultTable:
         if digest is not None and operation not in DIGEST_OPERATIONS + ("*",):
             raise ValueError("'digest' applies to GetObject, GetDownloadUrlForLayer and BatchGetImage rules only")
         if not (code or latency or corrupt or truncate is not None or rate):
-            raise ValueError("a fault rule needs at least one of 'code', 'latency_ms', 'corrupt', 'truncate', 'bytes_per_second'")
+            raise ValueError(
+                "a fault rule needs at least one of 'code', 'latency_ms', 'corrupt', 'truncate', 'bytes_per_second'"
+            )
         message = spec.get("message")
         if message is not None and not isinstance(message, str):
             raise ValueError("'message' must be a string")
@@ -106,7 +125,9 @@ class FaultTable:
             "count": count,
             "code": code,
             "status": status,
-            "message": message if message is not None else (DEFAULT_FAULT_MESSAGES.get(code, f"Injected fault: {code}") if code else None),
+            "message": message
+            if message is not None
+            else (DEFAULT_FAULT_MESSAGES.get(code, f"Injected fault: {code}") if code else None),
             "latency_ms": latency,
             "corrupt": corrupt,
             "truncate": truncate,
@@ -147,19 +168,24 @@ class FaultTable:
                     plan.latency_ms += rule["latency_ms"]
                     used = True
                 if rule["bytes_per_second"]:  # GetObject rules only (see _validate)
-                    plan.bytes_per_second = min(plan.bytes_per_second or rule["bytes_per_second"], rule["bytes_per_second"])
+                    plan.bytes_per_second = min(
+                        plan.bytes_per_second or rule["bytes_per_second"], rule["bytes_per_second"]
+                    )
                     used = True
                 if plan.error is None:
                     if rule["code"]:
                         plan.error = ApiError(rule["code"], rule["message"], rule["status"])
                         used = True
-                    elif (rule["corrupt"] and operation in CORRUPT_OPERATIONS) or (is_object and rule["truncate"] is not None):
+                    elif (rule["corrupt"] and operation in CORRUPT_OPERATIONS) or (
+                        is_object and rule["truncate"] is not None
+                    ):
                         plan.corrupt = plan.corrupt or rule["corrupt"]
                         if is_object and rule["truncate"] is not None:
-                            plan.truncate = rule["truncate"] if plan.truncate is None else min(plan.truncate, rule["truncate"])
+                            plan.truncate = (
+                                rule["truncate"] if plan.truncate is None else min(plan.truncate, rule["truncate"])
+                            )
                         used = True
                 if used and rule["remaining"] is not None:
                     rule["remaining"] -= 1
             self._rules = [rule for rule in self._rules if rule["remaining"] is None or rule["remaining"] > 0]
         return plan
-

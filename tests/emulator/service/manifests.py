@@ -4,7 +4,10 @@
 
 import json
 
-SCHEMA1_MEDIA_TYPES = ("application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+SCHEMA1_MEDIA_TYPES = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
 
 
 def describe_manifest(text):
@@ -30,7 +33,11 @@ def describe_manifest(text):
             info["manifests"].append(child)
     elif parsed.get("schemaVersion") == 1:
         info["kind"] = "schema1"
-        info["layers"] = [{"digest": item.get("blobSum"), "size": None, "media_type": None} for item in parsed.get("fsLayers") or [] if isinstance(item, dict)]
+        info["layers"] = [
+            {"digest": item.get("blobSum"), "size": None, "media_type": None}
+            for item in parsed.get("fsLayers") or []
+            if isinstance(item, dict)
+        ]
     else:
         info["kind"] = "image"
         if isinstance(parsed.get("config"), dict):
@@ -51,7 +58,6 @@ def referenced_blobs(info, include_foreign=True):
     return blobs
 
 
-
 def tampered_manifests(payload):
     """A BatchGetImage answer whose manifests have a space added before their last '}': still JSON, not their digest."""
     for image in payload.get("images", []):
@@ -59,4 +65,3 @@ def tampered_manifests(payload):
         end = text.rfind("}")
         image["imageManifest"] = text[:end] + " " + text[end:] if end >= 0 else text + " "
     return payload
-

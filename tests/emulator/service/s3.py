@@ -8,9 +8,17 @@ import uuid
 
 from werkzeug.wrappers import Response
 
-from .common import ApiError, error_code_of, s3_error_response, utcnow_epoch
-from .ranges import RangeNotSatisfiable, content_range, corrupted, paced, parse_range
-from .sigv4 import access_key_of, check_presigned
+from .common import ApiError
+from .common import error_code_of
+from .common import s3_error_response
+from .common import utcnow_epoch
+from .ranges import RangeNotSatisfiable
+from .ranges import content_range
+from .ranges import corrupted
+from .ranges import paced
+from .ranges import parse_range
+from .sigv4 import access_key_of
+from .sigv4 import check_presigned
 
 
 class S3Api:
@@ -43,7 +51,9 @@ class S3Api:
             response = s3_error_response(error, request.path)
         except Exception:  # pylint: disable=broad-exception-caught
             traceback.print_exc()
-            response = s3_error_response(ApiError("InternalError", "We encountered an internal error. Please try again.", 500), request.path)
+            response = s3_error_response(
+                ApiError("InternalError", "We encountered an internal error. Please try again.", 500), request.path
+            )
         entry["status"] = response.status_code
         entry["error_code"] = error_code_of("s3", response)
         self.log.add(entry)
@@ -54,10 +64,18 @@ class S3Api:
         if not bucket:
             return "ListBuckets" if request.method == "GET" else request.method
         if not key:
-            return {"GET": "ListObjects", "PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(request.method, request.method)
+            return {"GET": "ListObjects", "PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(
+                request.method, request.method
+            )
         if "uploadId" in request.args or "uploads" in request.args:
             return "MultipartUpload"
-        names = {"GET": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject", "HEAD": "HeadObject", "POST": "PostObject"}
+        names = {
+            "GET": "GetObject",
+            "PUT": "PutObject",
+            "DELETE": "DeleteObject",
+            "HEAD": "HeadObject",
+            "POST": "PostObject",
+        }
         return names.get(request.method, request.method)
 
     def _serve_blob(self, request, bucket, key, presigned):
@@ -105,7 +123,7 @@ class S3Api:
                 headers["Content-Range"] = content_range(span, size)
                 status = 206
             if plan.truncate is not None:
-                data = data[:plan.truncate]
+                data = data[: plan.truncate]
             if plan.bytes_per_second and request.method == "GET":
                 headers["Content-Length"] = str(len(data))
                 response = Response(paced(data, plan.bytes_per_second), status=status, headers=headers)
@@ -115,7 +133,10 @@ class S3Api:
             response = s3_error_response(error, f"/{bucket}/{key}")
         except Exception:  # pylint: disable=broad-exception-caught
             traceback.print_exc()
-            response = s3_error_response(ApiError("InternalError", "We encountered an internal error. Please try again.", 500), f"/{bucket}/{key}")
+            response = s3_error_response(
+                ApiError("InternalError", "We encountered an internal error. Please try again.", 500),
+                f"/{bucket}/{key}",
+            )
         entry["status"] = response.status_code
         entry["error_code"] = error_code_of("s3", response)
         self.log.add(entry)

@@ -6,14 +6,23 @@ import calendar
 import hmac
 import re
 import time
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl
+from urllib.parse import quote
+from urllib.parse import unquote
 
-from botocore.auth import S3SigV4QueryAuth, SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.auth import S3SigV4QueryAuth
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import HTTPHeaders
 from botocore.credentials import Credentials
 
-from .common import ACCOUNT_ID, ApiError, iso_date, utcnow_epoch
-from .credentials import CREDENTIALS, INTERNAL_ACCESS_KEY, INTERNAL_SECRET_KEY
+from .common import ACCOUNT_ID
+from .common import ApiError
+from .common import iso_date
+from .common import utcnow_epoch
+from .credentials import CREDENTIALS
+from .credentials import INTERNAL_ACCESS_KEY
+from .credentials import INTERNAL_SECRET_KEY
 
 SIGV4_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 MAX_CLOCK_SKEW = 15 * 60
@@ -38,7 +47,6 @@ def parse_sigv4_time(value):
         return None
 
 
-
 def parse_authorization(header):
     """Split a SigV4 Authorization header into its parts, or raise IncompleteSignatureException."""
     scheme, rest = (header or "").strip().partition(" ")[::2]
@@ -47,10 +55,16 @@ def parse_authorization(header):
         name, value = item.strip().partition("=")[::2]
         fields[name] = value
     scope = fields.get("Credential", "").split("/")
-    if scheme != "AWS4-HMAC-SHA256" or len(scope) != 5 or not fields.get("SignedHeaders") or not fields.get("Signature"):
+    if (
+        scheme != "AWS4-HMAC-SHA256"
+        or len(scope) != 5
+        or not fields.get("SignedHeaders")
+        or not fields.get("Signature")
+    ):
         raise ApiError(
             "IncompleteSignatureException",
-            f"Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters (AWS4-HMAC-SHA256). Authorization={header}",
+            "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters "
+            f"(AWS4-HMAC-SHA256). Authorization={header}",
             400,
         )
     return {
@@ -96,7 +110,6 @@ def signed_request(request, signed_headers, url, body=b"", params=None):
     return AWSRequest(method=request.method, url=url, headers=headers, data=body, params=params)
 
 
-
 def authenticate(request, body, operation, params):
     header = request.headers.get("Authorization")
     if not header:
@@ -104,20 +117,33 @@ def authenticate(request, body, operation, params):
     auth = parse_authorization(header)
     known = CREDENTIALS.get(auth["access_key"])
     if known is None:
-        raise ApiError("UnrecognizedClientException", INVALID_TOKEN_MESSAGE, AUTH_ERROR_STATUS["UnrecognizedClientException"])
+        raise ApiError(
+            "UnrecognizedClientException", INVALID_TOKEN_MESSAGE, AUTH_ERROR_STATUS["UnrecognizedClientException"]
+        )
     if known["kind"] == "expired":
-        raise ApiError("ExpiredTokenException", "The security token included in the request is expired", AUTH_ERROR_STATUS["ExpiredTokenException"])
+        raise ApiError(
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+            AUTH_ERROR_STATUS["ExpiredTokenException"],
+        )
     token = request.headers.get("X-Amz-Security-Token")
     if token != known["token"]:
-        raise ApiError("UnrecognizedClientException", INVALID_TOKEN_MESSAGE, AUTH_ERROR_STATUS["UnrecognizedClientException"])
+        raise ApiError(
+            "UnrecognizedClientException", INVALID_TOKEN_MESSAGE, AUTH_ERROR_STATUS["UnrecognizedClientException"]
+        )
     amz_date = request.headers.get("X-Amz-Date")
     signed_at = parse_sigv4_time(amz_date)
     if signed_at is None:
-        raise ApiError("IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.", 400)
+        raise ApiError(
+            "IncompleteSignatureException",
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            400,
+        )
     if not signature_matches(request, body, auth, known["secret"], token, amz_date):
         raise ApiError(
             "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. "
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+            "Access Key and signing method. "
             "Consult the service documentation for details.",
             AUTH_ERROR_STATUS["InvalidSignatureException"],
         )
@@ -125,23 +151,27 @@ def authenticate(request, body, operation, params):
     if abs(now - signed_at) > MAX_CLOCK_SKEW:
         raise ApiError(
             "InvalidSignatureException",
-            f"Signature expired: {amz_date} is now earlier than {time.strftime(SIGV4_TIME_FORMAT, time.gmtime(now - MAX_CLOCK_SKEW))} "
+            f"Signature expired: {amz_date} is now earlier than "
+            f"{time.strftime(SIGV4_TIME_FORMAT, time.gmtime(now - MAX_CLOCK_SKEW))} "
             f"({time.strftime(SIGV4_TIME_FORMAT, time.gmtime(now))} - 15 min.)",
             AUTH_ERROR_STATUS["InvalidSignatureException"],
         )
     if known["kind"] == "denied":
         if params.get("repositoryName"):
-            resource = f"arn:aws:ecr:{auth['region']}:{params.get('registryId') or ACCOUNT_ID}:repository/{params['repositoryName']}"
+            registry = params.get("registryId") or ACCOUNT_ID
+            resource = f"arn:aws:ecr:{auth['region']}:{registry}:repository/{params['repositoryName']}"
         elif operation == "GetAuthorizationToken":
             resource = "*"
         else:
             resource = f"arn:aws:ecr:{auth['region']}:{ACCOUNT_ID}:repository/*"
         raise ApiError(
             "AccessDeniedException",
-            f"User: arn:aws:iam::{ACCOUNT_ID}:user/{known['user']} is not authorized to perform: ecr:{operation} on resource: {resource} "
+            f"User: arn:aws:iam::{ACCOUNT_ID}:user/{known['user']} is not authorized to perform: ecr:{operation} on "
+            f"resource: {resource} "
             f"because no identity-based policy allows the ecr:{operation} action",
             AUTH_ERROR_STATUS["AccessDeniedException"],
         )
+
 
 def signature_matches(request, body, auth, secret, token, amz_date):
     """Recompute the SigV4 header signature with botocore from the request as received."""
@@ -159,24 +189,43 @@ def signature_matches(request, body, auth, secret, token, amz_date):
 
 def check_presigned(request):
     args = request.args
-    required = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Expires")
+    required = (
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Signature",
+        "X-Amz-Date",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Expires",
+    )
     if any(not args.get(name) for name in required):
         raise ApiError(
             "AuthorizationQueryParametersError",
-            "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, "
+            "X-Amz-Date, X-Amz-SignedHeaders, "
             "and X-Amz-Expires parameters.",
         )
     if args["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256":
         raise ApiError("AuthorizationQueryParametersError", 'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
     scope = args["X-Amz-Credential"].split("/")
     if len(scope) != 5:
-        raise ApiError("AuthorizationQueryParametersError", "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed.")
+        raise ApiError(
+            "AuthorizationQueryParametersError",
+            "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed.",
+        )
     if scope[0] != INTERNAL_ACCESS_KEY:
-        raise ApiError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403, {"AWSAccessKeyId": scope[0]})
+        raise ApiError(
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+            403,
+            {"AWSAccessKeyId": scope[0]},
+        )
     signed_at = parse_sigv4_time(args["X-Amz-Date"])
     expires = args["X-Amz-Expires"]
     if signed_at is None or not expires.isdigit():
-        raise ApiError("AuthorizationQueryParametersError", "X-Amz-Date / X-Amz-Expires must be a SigV4 timestamp and a number of seconds.")
+        raise ApiError(
+            "AuthorizationQueryParametersError",
+            "X-Amz-Date / X-Amz-Expires must be a SigV4 timestamp and a number of seconds.",
+        )
     path, query = raw_path_and_query(request)
     # Canonicalise path and query the way S3 does, whatever percent-encoding the client chose.
     url = f"http://{request.headers.get('Host', '')}{quote(unquote(path), safe='/~')}"
@@ -185,14 +234,17 @@ def check_presigned(request):
     expected = None
     if aws_request is not None:
         aws_request.context["timestamp"] = args["X-Amz-Date"]
-        signer = S3SigV4QueryAuth(Credentials(INTERNAL_ACCESS_KEY, INTERNAL_SECRET_KEY), scope[3], scope[2], expires=int(expires))
+        signer = S3SigV4QueryAuth(
+            Credentials(INTERNAL_ACCESS_KEY, INTERNAL_SECRET_KEY), scope[3], scope[2], expires=int(expires)
+        )
         canonical = signer.canonical_request(aws_request)
         string_to_sign = signer.string_to_sign(aws_request, canonical)
         expected = signer.signature(string_to_sign, aws_request)
     if expected is None or not hmac.compare_digest(expected, args["X-Amz-Signature"]):
         raise ApiError(
             "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+            "The request signature we calculated does not match the signature you provided. Check your key and "
+            "signing method.",
             403,
             {"AWSAccessKeyId": scope[0], "SignatureProvided": args["X-Amz-Signature"]},
         )

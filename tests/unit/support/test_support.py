@@ -145,6 +145,12 @@ def test_run_module():
 
 
 def test_aws_options():
-    assert aws_options("http://127.0.0.1:1") == dict(FULL_ACCESS_OPTIONS, region="us-east-1", endpoint_url="http://127.0.0.1:1")
+    assert aws_options("http://127.0.0.1:1") == dict(
+        FULL_ACCESS_OPTIONS, region="us-east-1", endpoint_url="http://127.0.0.1:1"
+    )
     changed = aws_options("http://127.0.0.1:1", endpoint_url="http://127.0.0.1:2", secret_key=None, session_token="t")
-    assert changed["endpoint_url"] == "http://127.0.0.1:2" and "secret_key" not in changed and changed["session_token"] == "t"
+    assert (
+        changed["endpoint_url"] == "http://127.0.0.1:2"
+        and "secret_key" not in changed
+        and changed["session_token"] == "t"
+    )

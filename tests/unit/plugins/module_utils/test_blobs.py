@@ -44,7 +44,9 @@ def tree(root):
 
 def no_secret(value):
     text = repr(value)
-    return "0123456789abcdef0123456789abcdef" not in text and "AKIDUNITTESTSECRET" not in text and "127.0.0.1" not in text
+    return (
+        "0123456789abcdef0123456789abcdef" not in text and "AKIDUNITTESTSECRET" not in text and "127.0.0.1" not in text
+    )
 
 
 # --------------------------------------------------------------------------- fetching
@@ -56,7 +58,7 @@ def test_fresh_fetch_then_present_without_request(server, opener, tmp_path):
     result = fetch(opener, entries, tmp_path)
     assert result["failures"] == [] and result["changed"] is True
     assert result["fetched"] == 3 and result["present"] == 0 and result["bytes"] == sum(map(len, data))
-    for blob, content in zip(result["blobs"], data):
+    for blob, content in zip(result["blobs"], data, strict=True):
         assert blob["status"] == "fetched" and blob["size"] == len(content) and blob["resumed_from"] == 0
         algorithm, encoded = blob["digest"].split(":")
         assert blob["path"] == str(tmp_path / "blobs" / algorithm / encoded)
@@ -65,7 +67,9 @@ def test_fresh_fetch_then_present_without_request(server, opener, tmp_path):
         assert os.stat(blob["path"]).st_mode & 0o777 == 0o644
     assert os.stat(tmp_path / "blobs").st_mode & 0o777 == 0o755
     assert os.stat(tmp_path / "blobs" / "sha256").st_mode & 0o777 == 0o755
-    assert [entry[0] for entry in tree(tmp_path)] == sorted(["blobs", "blobs/sha256"] + [f"blobs/sha256/{e['digest'][7:]}" for e in entries])
+    assert [entry[0] for entry in tree(tmp_path)] == sorted(
+        ["blobs", "blobs/sha256"] + [f"blobs/sha256/{e['digest'][7:]}" for e in entries]
+    )
 
     server.log.clear()
     again = fetch(opener, entries, tmp_path)
@@ -115,7 +119,9 @@ def test_corrupted_response_leaves_nothing(server, opener, tmp_path):
     server.plan("bad", {"corrupt": True}, {"corrupt": True}, {"corrupt": True})
     result = fetch(opener, [{"digest": digest, "url": server.add("bad", data)}], tmp_path, retries=2)
     failure = result["failures"][0]
-    assert failure["digest"] == digest and f"not {digest}" in failure["error"] and "after 3 attempts" in failure["error"]
+    assert (
+        failure["digest"] == digest and f"not {digest}" in failure["error"] and "after 3 attempts" in failure["error"]
+    )
     assert result["blobs"][0]["status"] == "failed" and result["changed"] is False
     assert len(server.requests()) == 3 and all(r["range"] is None for r in server.requests())
     assert tree(tmp_path / "blobs" / "sha256") == []
@@ -250,8 +256,14 @@ def test_500_is_retried(server, opener, tmp_path):
     data = make_data(1000, 17)
     server.plan("busy", {"status": 500}, {"status": 503})
     delays = []
-    result = fetch(opener, [{"digest": digest_of(data), "url": server.add("busy", data)}], tmp_path, retries=2,
-                   retry_delay=0.001, sleep=delays.append)
+    result = fetch(
+        opener,
+        [{"digest": digest_of(data), "url": server.add("busy", data)}],
+        tmp_path,
+        retries=2,
+        retry_delay=0.001,
+        sleep=delays.append,
+    )
     assert result["blobs"][0]["status"] == "fetched" and len(server.requests()) == 3
     assert delays == [0.001, 0.002]
 
@@ -283,7 +295,10 @@ def test_timeout_is_retried(server, tmp_path):
 def test_some_fail_others_stay(server, opener, tmp_path):
     good, bad = make_data(1000, 20), make_data(1000, 21)
     server.plan("bad", {"status": 404})
-    entries = [{"digest": digest_of(bad), "url": server.add("bad", bad)}, {"digest": digest_of(good), "url": server.add("good", good)}]
+    entries = [
+        {"digest": digest_of(bad), "url": server.add("bad", bad)},
+        {"digest": digest_of(good), "url": server.add("good", good)},
+    ]
     result = fetch(opener, entries, tmp_path)
     assert [b["status"] for b in result["blobs"]] == ["failed", "fetched"]
     assert result["fetched"] == 1 and [f["digest"] for f in result["failures"]] == [digest_of(bad)]
@@ -293,7 +308,9 @@ def test_some_fail_others_stay(server, opener, tmp_path):
 
 def test_larger_than_size_is_refused(server, opener, tmp_path):
     data = make_data(1000, 22)
-    result = fetch(opener, [{"digest": digest_of(data), "url": server.add("s", data), "size": 999}], tmp_path, retries=1)
+    result = fetch(
+        opener, [{"digest": digest_of(data), "url": server.add("s", data), "size": 999}], tmp_path, retries=1
+    )
     assert "the server announced 1000 bytes, more than the expected 999" in result["failures"][0]["error"]
     assert len(server.requests()) == 2 and result["bytes"] == 0
     assert tree(tmp_path / "blobs" / "sha256") == []
@@ -301,8 +318,13 @@ def test_larger_than_size_is_refused(server, opener, tmp_path):
 
 def test_smaller_object_than_size_is_refused(server, opener, tmp_path):
     data = make_data(1000, 23)
-    result = fetch(opener, [{"digest": digest_of(data), "url": server.add("s", data), "size": 1001}], tmp_path, retries=3)
-    assert "the server has no more than 1000 bytes for this blob, but its size should be 1001" in result["failures"][0]["error"]
+    result = fetch(
+        opener, [{"digest": digest_of(data), "url": server.add("s", data), "size": 1001}], tmp_path, retries=3
+    )
+    assert (
+        "the server has no more than 1000 bytes for this blob, but its size should be 1001"
+        in result["failures"][0]["error"]
+    )
     assert [(r["range"], r["status"]) for r in server.requests()] == [(None, 200), ("bytes=1000-", 416)]
     assert tree(tmp_path / "blobs" / "sha256") == []
 
@@ -343,7 +365,11 @@ def test_check_mode_writes_nothing(server, opener, tmp_path):
     ]
     result = fetch(opener, entries, tmp_path, check_mode=True)
     assert tree(tmp_path) == before and server.requests() == []
-    assert [(b["status"], b["size"]) for b in result["blobs"]] == [("present", 1000), ("would_fetch", 2000), ("would_fetch", None)]
+    assert [(b["status"], b["size"]) for b in result["blobs"]] == [
+        ("present", 1000),
+        ("would_fetch", 2000),
+        ("would_fetch", None),
+    ]
     assert result["blobs"][2]["replaced_corrupt"] is True and result["changed"] is True
 
     empty = tmp_path / "new"
@@ -361,13 +387,28 @@ def test_check_mode_writes_nothing(server, opener, tmp_path):
         (["sha256:" + "a" * 64], "blobs[0] must be a dict with a digest and a url, got a str"),
         ([{"url": "http://h/x"}], "blobs[0] has no digest"),
         ([{"digest": "sha256:12", "url": "http://h/x"}], "blobs[0].digest 'sha256:12' is not a valid sha256 digest"),
-        ([{"digest": "md5:" + "a" * 32, "url": "http://h/x"}], "blobs[0].digest 'md5:" + "a" * 32 + "' uses the algorithm 'md5'"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "ftp://h/x?" + SECRET}], "blobs[0].url (for sha256:" + "a" * 64 + ") is not an http"),
-        ([{"digest": "sha256:" + "a" * 64, "url": 5}], "blobs[0].url (for sha256:" + "a" * 64 + ") must be a string, got a int"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "http://h/x", "size": -1}], "blobs[0].size -1 is not a size"),
-        ([{"digest": "sha256:" + "a" * 64, "layer_digest": "sha256:" + "b" * 64, "url": "http://h/x"}], "blobs[0] has both digest and layer_digest"),
         (
-            [{"digest": "sha256:" + "a" * 64, "url": "http://h/x", "size": 1}, {"digest": "sha256:" + "a" * 64, "size": 2}],
+            [{"digest": "md5:" + "a" * 32, "url": "http://h/x"}],
+            "blobs[0].digest 'md5:" + "a" * 32 + "' uses the algorithm 'md5'",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": "ftp://h/x?" + SECRET}],
+            "blobs[0].url (for sha256:" + "a" * 64 + ") is not an http",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": 5}],
+            "blobs[0].url (for sha256:" + "a" * 64 + ") must be a string, got a int",
+        ),
+        ([{"digest": "sha256:" + "a" * 64, "url": "http://h/x", "size": -1}], "blobs[0].size -1 is not a size"),
+        (
+            [{"digest": "sha256:" + "a" * 64, "layer_digest": "sha256:" + "b" * 64, "url": "http://h/x"}],
+            "blobs[0] has both digest and layer_digest",
+        ),
+        (
+            [
+                {"digest": "sha256:" + "a" * 64, "url": "http://h/x", "size": 1},
+                {"digest": "sha256:" + "a" * 64, "size": 2},
+            ],
             "blobs[1].size 2 differs from the size 1 of the same digest sha256:" + "a" * 64 + " in blobs[0]",
         ),
     ],
@@ -382,12 +423,18 @@ def test_invalid_input(entries, expected):
 def test_every_problem_is_reported():
     with pytest.raises(ValidationError) as error:
         blobs.normalize_blobs([{"digest": "sha256:1"}, {"digest": "sha256:" + "a" * 64}, {"digest": "x"}])
-    assert "blobs[0].digest" in str(error.value) and "blobs[2].digest" in str(error.value) and "blobs[1]" not in str(error.value)
+    assert (
+        "blobs[0].digest" in str(error.value)
+        and "blobs[2].digest" in str(error.value)
+        and "blobs[1]" not in str(error.value)
+    )
 
 
 def test_merging_duplicates():
     digest = "sha256:" + "a" * 64
-    merged = blobs.normalize_blobs([{"digest": digest}, {"layer_digest": digest, "download_url": "https://h/x", "size": "7"}])
+    merged = blobs.normalize_blobs(
+        [{"digest": digest}, {"layer_digest": digest, "download_url": "https://h/x", "size": "7"}]
+    )
     assert merged == [{"index": 0, "digest": digest, "url": "https://h/x", "size": 7}]
 
 

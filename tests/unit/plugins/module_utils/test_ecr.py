@@ -33,7 +33,11 @@ def test_one_digest_with_registry_id(stubbed):
 
 def test_registry_id_is_not_sent_when_unset(stubbed):
     client, stubber = stubbed
-    stubber.add_response("get_download_url_for_layer", {"downloadUrl": URL, "layerDigest": D1}, {"repositoryName": REPO, "layerDigest": D1})
+    stubber.add_response(
+        "get_download_url_for_layer",
+        {"downloadUrl": URL, "layerDigest": D1},
+        {"repositoryName": REPO, "layerDigest": D1},
+    )
     assert get_layer_url(client, REPO, D1)["download_url"] == URL
 
 
@@ -49,7 +53,7 @@ def test_throttling_and_server_errors_are_retried(stubbed, code):
 
 def test_retries_are_bounded(stubbed):
     client, stubber = stubbed
-    for attempt in range(3):  # amazon.aws's retries=3 means three attempts in all
+    for _attempt in range(3):  # amazon.aws's retries=3 means three attempts in all
         stubber.add_client_error("get_download_url_for_layer", "ThrottlingException", "Rate exceeded", 400)
     with pytest.raises(ECRError) as e:
         get_layer_url(client, REPO, D1)
@@ -87,7 +91,13 @@ def test_known_errors_are_explained(stubbed, code, fragments):
 def test_distinct_credential_errors_have_distinct_messages():
     messages = {
         code: ecr.explain(code, "m", REPO)
-        for code in ["UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException", "NoCredentials", "AccessDeniedException"]
+        for code in [
+            "UnrecognizedClientException",
+            "InvalidSignatureException",
+            "ExpiredTokenException",
+            "NoCredentials",
+            "AccessDeniedException",
+        ]
     }
     assert len({m.split(":")[0] for m in messages.values()}) == len(messages)
 
@@ -154,7 +164,14 @@ def test_concurrency_makes_it_faster():
 
 def test_every_failing_digest_is_reported():
     wanted = digests(6)
-    fake = FakeECR(delay=0, fail={wanted[1]: "LayersNotFoundException", wanted[4]: "LayersNotFoundException", wanted[5]: "LayerInaccessibleException"})
+    fake = FakeECR(
+        delay=0,
+        fail={
+            wanted[1]: "LayersNotFoundException",
+            wanted[4]: "LayersNotFoundException",
+            wanted[5]: "LayerInaccessibleException",
+        },
+    )
 
     def raising(aws_retry=False, **params):
         try:
@@ -167,10 +184,16 @@ def test_every_failing_digest_is_reported():
     assert [layer["layer_digest"] for layer in layers] == [wanted[0], wanted[2], wanted[3]]
     assert [failure.subject for failure in failures] == [wanted[1], wanted[4], wanted[5]]
     message = describe_failures(failures, REPO, len(wanted), "123456789012", "eu-west-1")
-    assert message.startswith("Could not get download URLs for 3 of 6 layers in repository 'team/app' (registry 123456789012")
+    assert message.startswith(
+        "Could not get download URLs for 3 of 6 layers in repository 'team/app' (registry 123456789012"
+    )
     assert f"LayersNotFoundException for {wanted[1]}, {wanted[4]}:" in message
     assert f"LayerInaccessibleException for {wanted[5]}:" in message
-    assert failure_results(failures)[2] == {"layer_digest": wanted[5], "error_code": "LayerInaccessibleException", "error_message": "no"}
+    assert failure_results(failures)[2] == {
+        "layer_digest": wanted[5],
+        "error_code": "LayerInaccessibleException",
+        "error_message": "no",
+    }
 
 
 def _client_error(code):
@@ -231,4 +254,4 @@ def test_each_call_has_its_own_backoff_schedule(monkeypatch):
     assert len(sleeps) == 8
     for schedule in sleeps.values():
         assert len(schedule) == 3
-        assert all(0 <= seconds <= bound for seconds, bound in zip(schedule, [1, 2, 4]))
+        assert all(0 <= seconds <= bound for seconds, bound in zip(schedule, [1, 2, 4], strict=True))

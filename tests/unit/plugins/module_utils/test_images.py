@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-
 from ansible_collections.airgap.ecr.plugins.module_utils import manifest as m
 from ansible_collections.airgap.ecr.plugins.module_utils.images import ImageError
 from ansible_collections.airgap.ecr.plugins.module_utils.images import resolve_image
@@ -42,15 +41,26 @@ INDEX = json.dumps(
         "schemaVersion": 2,
         "mediaType": m.OCI_INDEX,
         "manifests": [
-            dict(blob(m.OCI_MANIFEST, "x", len(AMD)), digest=sha(AMD), platform={"os": "linux", "architecture": "amd64"}),
-            dict(blob(m.OCI_MANIFEST, "x", len(ARM)), digest=sha(ARM), platform={"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            dict(
+                blob(m.OCI_MANIFEST, "x", len(AMD)), digest=sha(AMD), platform={"os": "linux", "architecture": "amd64"}
+            ),
+            dict(
+                blob(m.OCI_MANIFEST, "x", len(ARM)),
+                digest=sha(ARM),
+                platform={"os": "linux", "architecture": "arm64", "variant": "v8"},
+            ),
         ],
     }
 )
 
 
 def answer(stubber, image_id, text, media_type, digest=None):
-    found = {"repositoryName": REPO, "imageId": dict(image_id, imageDigest=digest or sha(text)), "imageManifest": text, "imageManifestMediaType": media_type}
+    found = {
+        "repositoryName": REPO,
+        "imageId": dict(image_id, imageDigest=digest or sha(text)),
+        "imageManifest": text,
+        "imageManifestMediaType": media_type,
+    }
     stubber.add_response(
         "batch_get_image",
         {"images": [found], "failures": []},
@@ -106,7 +116,16 @@ def test_image_not_found_is_explained(stubbed):
     client, stubber = stubbed
     stubber.add_response(
         "batch_get_image",
-        {"images": [], "failures": [{"imageId": {"imageTag": "nope"}, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"}]},
+        {
+            "images": [],
+            "failures": [
+                {
+                    "imageId": {"imageTag": "nope"},
+                    "failureCode": "ImageNotFound",
+                    "failureReason": "Requested image not found",
+                }
+            ],
+        },
     )
     with pytest.raises(ImageError) as e:
         resolve_image(client, REPO, parse_platform("linux/amd64"), tag="nope")

@@ -76,7 +76,9 @@ def test_every_demo_blob_fetched_then_present(run_blob_fetch, fresh_emulator, de
 def test_items_of_ecr_image_layers_as_they_are(run_module, run_blob_fetch, fresh_emulator, tmp_path):
     failed, image = run_module(ecr_image_layers.main, repository=REPOSITORY, image_tag="1.0")
     assert not failed
-    failed, result, output = run_blob_fetch(blobs=[image["config"]] + image["layers"], dest=str(tmp_path / "layout"), concurrency=2)
+    failed, result, output = run_blob_fetch(
+        blobs=[image["config"]] + image["layers"], dest=str(tmp_path / "layout"), concurrency=2
+    )
     assert not failed and result["fetched"] == 1 + len(image["layers"])
     assert image["config"]["download_url"] not in output
     for blob in result["blobs"]:
@@ -121,13 +123,20 @@ def test_expired_url_fails_naming_the_digest(run_blob_fetch, fresh_emulator, tmp
     client = fresh_emulator.client("ecr")
     fresh_emulator.config(url_ttl=1)
     try:
-        expiring = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=image["layers"][0]["digest"])["downloadUrl"]
+        expiring = client.get_download_url_for_layer(
+            repositoryName=REPOSITORY, layerDigest=image["layers"][0]["digest"]
+        )["downloadUrl"]
     finally:
         fresh_emulator.reset()
-    valid = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=image["config"]["digest"])["downloadUrl"]
+    valid = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=image["config"]["digest"])[
+        "downloadUrl"
+    ]
     time.sleep(2)
     fresh_emulator.clear_requests()
-    blobs = [{"download_url": valid, "digest": image["config"]["digest"]}, {"download_url": expiring, "layer_digest": image["layers"][0]["digest"]}]
+    blobs = [
+        {"download_url": valid, "digest": image["config"]["digest"]},
+        {"download_url": expiring, "layer_digest": image["layers"][0]["digest"]},
+    ]
     failed, result, output = run_blob_fetch(blobs=blobs, dest=str(tmp_path), retries=2)
     assert failed
     digest = image["layers"][0]["digest"]
@@ -151,12 +160,32 @@ def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, mon
 @pytest.mark.parametrize(
     "blobs, args, expected",
     [
-        ([{"digest": "sha256:12", "url": "http://127.0.0.1:1/x"}], {}, "blobs[4].digest 'sha256:12' is not a valid sha256 digest"),
-        ([{"digest": "sha256:" + "a" * 64}], {}, "blobs[4] (sha256:" + "a" * 64 + ") has no url, and is not present in dest"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "ftp://127.0.0.1:1/x"}], {}, "blobs[4].url (for sha256:" + "a" * 64 + ") is not an http"),
+        (
+            [{"digest": "sha256:12", "url": "http://127.0.0.1:1/x"}],
+            {},
+            "blobs[4].digest 'sha256:12' is not a valid sha256 digest",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64}],
+            {},
+            "blobs[4] (sha256:" + "a" * 64 + ") has no url, and is not present in dest",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": "ftp://127.0.0.1:1/x"}],
+            {},
+            "blobs[4].url (for sha256:" + "a" * 64 + ") is not an http",
+        ),
         (["sha256:" + "a" * 64], {}, "Elements value for option 'blobs' is of type str"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}], {"concurrency": 33}, "concurrency 33 is out of range"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}], {"retries": -1}, "retries -1 is out of range"),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}],
+            {"concurrency": 33},
+            "concurrency 33 is out of range",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}],
+            {"retries": -1},
+            "retries -1 is out of range",
+        ),
     ],
 )
 def test_invalid_input_fails_before_any_request(run_blob_fetch, fresh_emulator, demo, tmp_path, blobs, args, expected):

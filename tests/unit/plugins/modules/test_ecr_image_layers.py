@@ -6,8 +6,8 @@
 import pytest
 
 from ansible_collections.airgap.ecr.plugins.modules.ecr_image_layers import main
-from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
 from ansible_collections.airgap.ecr.tests.support.digests import digest_of as sha256
+from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
 from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import fetch
 
 REPOSITORY = "airgap/demo"
@@ -30,7 +30,9 @@ def test_by_tag_every_blob_verified(run_module, fresh_emulator):
 
 def test_by_digest_without_urls_in_check_mode(run_module, fresh_emulator):
     expected = demo_image(fresh_emulator)
-    failed, result = run_module(main, check_mode=True, repository=REPOSITORY, image_digest=expected["image_digest"], download_urls=False)
+    failed, result = run_module(
+        main, check_mode=True, repository=REPOSITORY, image_digest=expected["image_digest"], download_urls=False
+    )
     assert not failed
     assert result["image_digest"] == expected["image_digest"]
     assert result["config"]["download_url"] is None and result["expires_at"] is None

@@ -6,10 +6,10 @@
 import pytest
 
 from ansible_collections.airgap.ecr.plugins.modules.ecr_layer_url import main
-from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
 from ansible_collections.airgap.ecr.tests.support.credentials import DENIED_OPTIONS
 from ansible_collections.airgap.ecr.tests.support.credentials import EXPIRED_OPTIONS
 from ansible_collections.airgap.ecr.tests.support.digests import digest_of
+from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
 from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import fetch
 
 REPOSITORY = "airgap/demo"
@@ -58,7 +58,10 @@ def test_many_digests_keep_order_and_resolve_duplicates_once(run_module, fresh_e
 @pytest.mark.parametrize(
     "args, expected",
     [
-        ({"repository": "Demo", "digest": "sha256:" + "a" * 64}, "repository 'Demo' is not a valid ECR repository name"),
+        (
+            {"repository": "Demo", "digest": "sha256:" + "a" * 64},
+            "repository 'Demo' is not a valid ECR repository name",
+        ),
         ({"digest": "sha256:" + "a" * 63}, "exactly 64 lowercase hexadecimal characters (it has 63)"),
         ({"digests": ["sha256:" + "a" * 64, "x"]}, "digests[1] 'x' is not a digest"),
         ({"digest": "sha256:" + "a" * 64, "registry_id": "1234"}, "registry_id '1234' is not a registry id"),
@@ -74,7 +77,9 @@ def test_invalid_input_fails_before_any_request(run_module, fresh_emulator, args
 
 def test_every_failing_digest_is_named(run_module, demo):
     absent = ["sha256:" + "e" * 64, "sha256:" + "f" * 64]
-    failed, result = run_module(main, repository=REPOSITORY, digests=[demo["layers"][0], absent[0], demo["layers"][1], absent[1]])
+    failed, result = run_module(
+        main, repository=REPOSITORY, digests=[demo["layers"][0], absent[0], demo["layers"][1], absent[1]]
+    )
     assert failed
     assert "2 of 4 layers" in result["msg"]
     assert f"LayersNotFoundException for {absent[0]}, {absent[1]}" in result["msg"]

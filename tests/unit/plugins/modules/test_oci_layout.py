@@ -24,8 +24,14 @@ DOCKER = json.dumps(
     {
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(CONFIG), "digest": sha(CONFIG)},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(LAYER), "digest": sha(LAYER)}],
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": len(CONFIG),
+            "digest": sha(CONFIG),
+        },
+        "layers": [
+            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(LAYER), "digest": sha(LAYER)}
+        ],
     }
 )
 
@@ -36,7 +42,7 @@ def run(capsys, check_mode=False, **args):  # pylint: disable=unused-argument
 
 def tree(root):
     found = {}
-    for directory, dummy, files in os.walk(root):
+    for directory, _subdirectories, files in os.walk(root):
         for name in files:
             path = os.path.join(directory, name)
             with open(path, "rb") as handle:
@@ -57,7 +63,14 @@ def layout_fixture(tmp_path):
 
 def test_writes_a_complete_layout_then_changes_nothing(capsys, layout, tmp_path):
     archive = str(tmp_path / "image.tar")
-    args = dict(dest=layout, manifest=DOCKER, ref_name="1.0", platform="linux/arm64/v8", source_digest=sha(DOCKER.encode()), archive=archive)
+    args = dict(
+        dest=layout,
+        manifest=DOCKER,
+        ref_name="1.0",
+        platform="linux/arm64/v8",
+        source_digest=sha(DOCKER.encode()),
+        archive=archive,
+    )
     failed, result = run(capsys, **args)
     assert not failed and result["changed"] and result["converted"]
     index = json.load(open(os.path.join(layout, "index.json"), encoding="utf-8"))
@@ -120,7 +133,10 @@ def blob_server_fixture():
 def test_blobs_downloaded_then_laid_out_in_one_run(capsys, blob_server, tmp_path):
     dummy, requests, url = blob_server
     dest = str(tmp_path / "layout")
-    blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"layer_digest": sha(LAYER), "download_url": url(LAYER), "media_type": "ignored"}]
+    blobs = [
+        {"digest": sha(CONFIG), "url": url(CONFIG)},
+        {"layer_digest": sha(LAYER), "download_url": url(LAYER), "media_type": "ignored"},
+    ]
     failed, result = run(capsys, dest=dest, manifest=DOCKER, ref_name="1.0", blobs=blobs)
     assert not failed and result["changed"]
     download = result["download"]
@@ -150,8 +166,18 @@ def test_blob_with_wrong_content_fails_and_no_index_is_written(capsys, blob_serv
 
 def test_blobs_must_cover_the_manifest_before_any_request(capsys, blob_server, tmp_path):
     dummy, requests, url = blob_server
-    failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=[{"digest": sha(CONFIG), "url": url(CONFIG)}])
-    assert failed and "blobs does not list every blob the manifest needs" in result["msg"] and result["missing"] == [sha(LAYER)]
+    failed, result = run(
+        capsys,
+        dest=str(tmp_path / "layout"),
+        manifest=DOCKER,
+        ref_name="1.0",
+        blobs=[{"digest": sha(CONFIG), "url": url(CONFIG)}],
+    )
+    assert (
+        failed
+        and "blobs does not list every blob the manifest needs" in result["msg"]
+        and result["missing"] == [sha(LAYER)]
+    )
     assert requests == [] and not os.path.exists(tmp_path / "layout")
 
 
@@ -166,7 +192,9 @@ def test_manifest_size_is_enforced_on_the_download(capsys, blob_server, tmp_path
 def test_check_mode_with_blobs_writes_nothing(capsys, blob_server, tmp_path):
     dummy, requests, url = blob_server
     blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"digest": sha(LAYER), "url": url(LAYER)}]
-    failed, result = run(capsys, check_mode=True, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs)
+    failed, result = run(
+        capsys, check_mode=True, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs
+    )
     assert not failed and result["changed"] and requests == []
     assert [b["status"] for b in result["download"]["blobs"]] == ["would_fetch", "would_fetch"]
     assert result["missing"] == [sha(CONFIG), sha(LAYER)] and not os.path.exists(tmp_path / "layout")
@@ -191,6 +219,8 @@ def test_urls_masked_in_the_result_also_when_the_task_has_no_log(capsys, blob_se
     # kept out of the result it returns (and registers), invocation included.
     dummy, dummy_requests, url = blob_server
     blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"digest": sha(LAYER), "url": url(LAYER)}]
-    failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs, _ansible_no_log=True)
+    failed, result = run(
+        capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs, _ansible_no_log=True
+    )
     assert not failed and result["download"]["fetched"] == 2
     assert "secret" not in json.dumps(result), result["invocation"]
