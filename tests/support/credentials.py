@@ -37,11 +37,11 @@ __all__ = [
 ]
 
 
-def aws_options(endpoint_url, /, **changes):
-    """The AWS options of a module run against the emulator: full access unless ``changes`` say otherwise.
+def aws_options(emulator_url, **changes):
+    """The AWS options of a module run against the emulator at ``emulator_url``: full access, then ``changes``.
 
     A change to None removes that option (``session_token=None``); ``endpoint_url=`` may be changed too.
     """
-    options = dict(FULL_ACCESS_OPTIONS, region=REGION, endpoint_url=endpoint_url)
+    options = dict(FULL_ACCESS_OPTIONS, region=REGION, endpoint_url=emulator_url)
     options.update(changes)
     return {name: value for name, value in options.items() if value is not None}
