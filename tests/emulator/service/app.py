@@ -28,12 +28,13 @@ from .control import ControlApi
 from .credentials import INTERNAL_ACCESS_KEY
 from .credentials import INTERNAL_SECRET_KEY
 from .ecr_api import EcrApi
+from .ecr_images import EcrImages
 from .faults import FaultTable
 from .manifests import describe_manifest
 from .s3 import S3Api
 
 
-class EmulatorApp(ControlApi, EcrApi, S3Api):
+class EmulatorApp(ControlApi, EcrApi, EcrImages, S3Api):
     """The WSGI application: control API, ECR (own handlers + moto), S3 (pre-signed blob GETs + moto)."""
 
     def __init__(self, region=DEFAULT_REGION, url_ttl=DEFAULT_URL_TTL, auth=False):
