@@ -22,7 +22,8 @@ help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
 	@echo "make test        - lint, units, emulator, sanity, integration, docs-check, molecule, reliability, runtimes,"
 	@echo "                   artifact and ee-check (creates .venv)"
-	@echo "make lint        - ansible-lint, production profile, offline: role, playbooks, molecule, integration targets, every EXAMPLES"
+	@echo "make lint        - ruff (lint + format check) on the Python code; ansible-lint, production profile, offline: role,"
+	@echo "                   playbooks, molecule, integration targets, every EXAMPLES"
 	@echo "make runtimes    - load images into real containerd, podman and Docker, push to real registries (as root)"
 	@echo "make bench       - benchmarks against the emulator, table in docs/performance.md (not part of make test)"
 	@echo "make stress      - the reliability suites scaled up, with figures (docs/reliability.md)"
@@ -78,8 +79,9 @@ sanity: setup system-packages
 integration: setup system-packages
 	tests/utils/integration.sh
 
-# ansible-lint (.ansible-lint: production profile, offline, nothing from Galaxy) on the collection
-# copy, then on every plugin's EXAMPLES written out as playbooks (tests/utils/lint_examples.py).
+# ruff (ruff.toml: lint, then format --check) on this checkout's Python code; ansible-lint
+# (.ansible-lint: production profile, offline, nothing from Galaxy) on the collection copy, then
+# on every plugin's EXAMPLES written out as playbooks (tests/utils/lint_examples.py).
 lint: setup
 	tests/utils/lint.sh
 
@@ -114,7 +116,7 @@ molecule: setup system-packages $(MOLECULE_VENV)/.stamp
 # Not part of `make test`: prints a table of medians and ratios (docs/performance.md) and fails only
 # when a target is missed. BENCH_QUICK=1 runs fewer repetitions, BENCH_LATENCY_MS changes the latency.
 bench: setup system-packages $(AWSCLI_VENV)/.stamp
-	AIRGAP_AWS_CLI=$(CURDIR)/$(AWSCLI_VENV)/bin/aws $(PY) benchmarks/bench.py
+	PYTHONPATH=$(CURDIR)/$(BUILD) AIRGAP_AWS_CLI=$(CURDIR)/$(AWSCLI_VENV)/bin/aws $(PY) benchmarks/bench.py
 
 # Faults, bad input, credentials, integrity, URL expiry, check mode and interrupted runs, against the
 # emulator (tests/reliability/, docs/reliability.md). `make stress` runs the same suites scaled up

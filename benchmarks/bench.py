@@ -43,15 +43,30 @@ MAX_MINUTES = 40
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0"),
-                        help="fewer repetitions (also BENCH_QUICK=1)")
-    parser.add_argument("--latency-ms", type=int, default=int(os.environ.get("BENCH_LATENCY_MS", "50")),
-                        help="latency added to every API call (default 50, or BENCH_LATENCY_MS)")
-    parser.add_argument("--s3-rate", type=float, default=float(os.environ.get("BENCH_S3_RATE", groups.S3_CONNECTION_RATE_MB)),
-                        help="throughput of each blob download connection in the delivery row, in MB/s; 0 for loopback speed "
-                             f"(default {groups.S3_CONNECTION_RATE_MB:g}, or BENCH_S3_RATE)")
-    parser.add_argument("--groups", default=os.environ.get("BENCH_GROUPS") or ",".join(REPS),
-                        help="comma-separated groups to run (default: all, or BENCH_GROUPS): " + ", ".join(REPS))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("BENCH_QUICK", "") not in ("", "0"),
+        help="fewer repetitions (also BENCH_QUICK=1)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=int(os.environ.get("BENCH_LATENCY_MS", "50")),
+        help="latency added to every API call (default 50, or BENCH_LATENCY_MS)",
+    )
+    parser.add_argument(
+        "--s3-rate",
+        type=float,
+        default=float(os.environ.get("BENCH_S3_RATE", groups.S3_CONNECTION_RATE_MB)),
+        help="throughput of each blob download connection in the delivery row, in MB/s; 0 for loopback speed "
+        f"(default {groups.S3_CONNECTION_RATE_MB:g}, or BENCH_S3_RATE)",
+    )
+    parser.add_argument(
+        "--groups",
+        default=os.environ.get("BENCH_GROUPS") or ",".join(REPS),
+        help="comma-separated groups to run (default: all, or BENCH_GROUPS): " + ", ".join(REPS),
+    )
     parser.add_argument("--output", default=os.path.join(HERE, "output"), help="where results.json and results.md go")
     parser.add_argument("--max-minutes", type=float, default=MAX_MINUTES, help="give up after this long")
     args = parser.parse_args(argv)
@@ -67,7 +82,11 @@ def version_of(command):
         result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     except OSError:
         return "not found"
-    return (result.stdout or result.stderr).strip().splitlines()[0] if (result.stdout or result.stderr).strip() else "unknown"
+    return (
+        (result.stdout or result.stderr).strip().splitlines()[0]
+        if (result.stdout or result.stderr).strip()
+        else "unknown"
+    )
 
 
 def cpu_model():
@@ -83,15 +102,16 @@ def cpu_model():
 
 def memory_gib():
     try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):
         return None
 
 
 def machine(runner):
-    import ansible  # pylint: disable=import-outside-toplevel
     import boto3  # pylint: disable=import-outside-toplevel
     import botocore  # pylint: disable=import-outside-toplevel
+
+    import ansible  # pylint: disable=import-outside-toplevel
 
     return {
         "cpus": os.cpu_count(),
@@ -131,7 +151,9 @@ def run_profile(bench, args):
     delivery = {}
     if "delivery" in args.groups:
         groups.delivery_network(bench)
-        delivery = profiling.profile_delivery(bench, workload.BIG_IMAGE.repository, workload.BIG_IMAGE.tag, min(reps, DELIVERY_PROFILE_REPS))
+        delivery = profiling.profile_delivery(
+            bench, workload.BIG_IMAGE.repository, workload.BIG_IMAGE.tag, min(reps, DELIVERY_PROFILE_REPS)
+        )
     return modules, delivery
 
 
@@ -150,9 +172,12 @@ def describe(summary):
     load = "/".join(f"{value:.1f}" for value in m["load_average_at_start"])
     end = "/".join(f"{value:.1f}" for value in summary.get("load_average_at_end", ()))
     return (
-        f"`{summary['command']}` on {summary['date']}, {summary.get('minutes', '?')} minutes: {m['cpus']} CPUs ({m['cpu']}), "
-        f"{m['memory_gib']} GiB, {m['os']}; Python {m['python']}, ansible-core {m['ansible_core']}, boto3 {m['boto3']}, "
-        f"botocore {m['botocore']}, {m['aws_cli']}, {m['curl'].split(' (')[0]}; load average (1/5/15 min) {load} at the start, "
+        f"`{summary['command']}` on {summary['date']}, {summary.get('minutes', '?')} minutes: {m['cpus']} CPUs "
+        f"({m['cpu']}), "
+        f"{m['memory_gib']} GiB, {m['os']}; Python {m['python']}, ansible-core {m['ansible_core']}, boto3 "
+        f"{m['boto3']}, "
+        f"botocore {m['botocore']}, {m['aws_cli']}, {m['curl'].split(' (')[0]}; load average (1/5/15 min) {load} at "
+        "the start, "
         f"{end} at the end. Latency: {summary['latency_ms']} ms on every API call; none on blob downloads, which run "
         f"{groups.rate_text(summary['s3_rate_mb'])}."
     )
@@ -175,15 +200,24 @@ def render(summary, results, found, profiles):
         text += ["", "Modules of the role, 500 MB (medians, seconds)", report.profile_text(delivery, role_tasks)]
         markdown += ["", report.profile_markdown(delivery, role_tasks)]
     if breakdown:
-        text += ["", "image_fetch role, 500 MB, by task (medians, seconds)"] + [f"  {seconds:7.2f}  {name}" for name, seconds in breakdown]
-        markdown += ["", "| image_fetch role, 500 MB | seconds |", "|---|---:|"] + [f"| {name} | {seconds:.2f} |" for name, seconds in breakdown]
+        text += ["", "image_fetch role, 500 MB, by task (medians, seconds)"] + [
+            f"  {seconds:7.2f}  {name}" for name, seconds in breakdown
+        ]
+        markdown += ["", "| image_fetch role, 500 MB | seconds |", "|---|---:|"] + [
+            f"| {name} | {seconds:.2f} |" for name, seconds in breakdown
+        ]
     return "\n".join(text), "\n".join(markdown)
 
 
 def write_outputs(output, summary, results, found, profiles, markdown):
     os.makedirs(output, exist_ok=True)
-    data = dict(summary, targets=[vars(target) | {"ok": target.ok} for target in found], profile=profiles[0],
-                delivery_profile=profiles[1], results=results.as_json())
+    data = dict(
+        summary,
+        targets=[vars(target) | {"ok": target.ok} for target in found],
+        profile=profiles[0],
+        delivery_profile=profiles[1],
+        results=results.as_json(),
+    )
     with open(os.path.join(output, "results.json"), "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1, default=str)
     with open(os.path.join(output, "results.md"), "w", encoding="utf-8") as handle:
@@ -221,11 +255,29 @@ def main(argv=None):
     try:
         with workload.Workload(work_dir) as load:
             runner = runners.Runner(load, workload.command_env(work_dir), work_dir)
-            bench = groups.Bench(load, runner, args.latency_ms, results, log, deadline=started + args.max_minutes * 60, s3_rate_mb=args.s3_rate)
-            summary = {"command": command_line(args), "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-                       "latency_ms": args.latency_ms, "s3_rate_mb": args.s3_rate, "machine": machine(runner), "groups": args.groups}
-            log(f"emulator at {load.endpoint}; {args.latency_ms} ms per API call; blob downloads {groups.rate_text(args.s3_rate)}; "
-                f"{'quick' if args.quick else 'full'} run")
+            bench = groups.Bench(
+                load,
+                runner,
+                args.latency_ms,
+                results,
+                log,
+                deadline=started + args.max_minutes * 60,
+                s3_rate_mb=args.s3_rate,
+            )
+            summary = {
+                "command": command_line(args),
+                "quick": args.quick,
+                "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+                "latency_ms": args.latency_ms,
+                "s3_rate_mb": args.s3_rate,
+                "machine": machine(runner),
+                "groups": args.groups,
+            }
+            log(
+                f"emulator at {load.endpoint}; {args.latency_ms} ms per API call; blob downloads "
+                f"{groups.rate_text(args.s3_rate)}; "
+                f"{'quick' if args.quick else 'full'} run"
+            )
             run_groups(bench, args)
             profiles = run_profile(bench, args)
     except (runners.CommandError, subprocess.TimeoutExpired) as e:

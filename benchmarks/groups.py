@@ -9,6 +9,7 @@ import statistics
 import time
 from collections import defaultdict
 
+from runners import CommandError
 from workload import BIG_IMAGE
 from workload import ECR_OPERATIONS
 from workload import FLEET_IMAGE
@@ -16,8 +17,6 @@ from workload import LAYERS_IMAGE
 from workload import blob_bytes
 from workload import blob_digests
 from workload import set_latency
-
-from runners import CommandError
 
 DIGEST_COUNTS = (1, 10, 50)
 CONCURRENCIES = (1, 4, 8, 16)
@@ -83,7 +82,10 @@ class Bench:
         """Keep a sample and show it; stop the whole run when it is past its deadline."""
         self.results.add(group, contender, size, sample)
         task = f", task {sample['task']:.2f} s" if sample.get("task") is not None else ""
-        self.log(f"  {group:<11} {contender:<16} {size!s:<6} wall {sample['wall']:7.2f} s{task}, {sample['ecr_calls']} ECR calls")
+        self.log(
+            f"  {group:<11} {contender:<16} {size!s:<6} wall {sample['wall']:7.2f} s{task}, {sample['ecr_calls']} "
+            "ECR calls"
+        )
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise CommandError("the benchmark ran past its time limit (--max-minutes); giving up")
 
@@ -102,7 +104,9 @@ def layer_url_contenders(bench, repository):
     return {
         "ours": lambda digests: runner.playbook("layer_urls.yml", {"repository": repository, "digests": digests}),
         "loop": lambda digests: runner.playbook("layer_urls_loop.yml", {"repository": repository, "digests": digests}),
-        "aws_cli": lambda digests: runner.script("aws_cli_layer_urls.sh", repository, runner.write_lines("digests.txt", digests)),
+        "aws_cli": lambda digests: runner.script(
+            "aws_cli_layer_urls.sh", repository, runner.write_lines("digests.txt", digests)
+        ),
         "boto3_floor": lambda digests: runner.boto3_floor(repository, digests),
     }
 
@@ -123,11 +127,13 @@ def layer_urls(bench, reps):
 def concurrency(bench, reps):
     """(1) at N=50 with concurrency 1, 4, 8 and 16."""
     image = bench.workload.image(LAYERS_IMAGE)
-    digests = [layer["digest"] for layer in image["layers"]][:max(DIGEST_COUNTS)]
+    digests = [layer["digest"] for layer in image["layers"]][: max(DIGEST_COUNTS)]
     set_latency(bench.workload.emulator, bench.latency_ms)
     for rep in range(reps):
         for value in rotated(CONCURRENCIES, rep):
-            sample = bench.runner.playbook("layer_urls.yml", {"repository": LAYERS_IMAGE.repository, "digests": digests, "concurrency": value})
+            sample = bench.runner.playbook(
+                "layer_urls.yml", {"repository": LAYERS_IMAGE.repository, "digests": digests, "concurrency": value}
+            )
             bench.record("concurrency", value, len(digests), sample)
 
 
@@ -173,7 +179,9 @@ def fleet(bench, reps):
         for hosts in rotated(FLEET_SIZES, rep):
             dest = bench.scratch_dir("fleet")
             inventory = write_inventory(bench, hosts)
-            sample = bench.runner.playbook("image_fetch.yml", dict(variables, dest=dest), inventory=inventory, forks=min(hosts, FLEET_FORKS))
+            sample = bench.runner.playbook(
+                "image_fetch.yml", dict(variables, dest=dest), inventory=inventory, forks=min(hosts, FLEET_FORKS)
+            )
             check_layouts(dest, host_names(hosts))
             shutil.rmtree(dest)
             sample["forks"] = min(hosts, FLEET_FORKS)

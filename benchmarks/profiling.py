@@ -34,7 +34,10 @@ _IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
 
 def keep_ansiballz(runner, playbook, variables, modules, **kwargs):
-    """Run ``playbook`` keeping its remote files; return {module: its AnsiballZ file} for ``modules`` (e.g. ``ecr_layer_url``)."""
+    """Run ``playbook`` keeping its remote files.
+
+    Returns {module: its AnsiballZ file} for ``modules`` (e.g. ``ecr_layer_url``).
+    """
     keep = os.path.join(runner.work_dir, f"keep-{len(os.listdir(runner.work_dir))}")
     env = dict(runner.env, ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TEMP=keep)
     runner.playbook(playbook, variables, env=env, **kwargs)
@@ -57,7 +60,9 @@ def process_time(path, env):
     """Wall time of the module run exactly as Ansible runs it on the host."""
     wall, result = _run([sys.executable, path], env)
     if result.returncode != 0 or '"failed": true' in result.stdout:
-        raise CommandError(f"{os.path.basename(path)} failed when run again:\n{(result.stdout + result.stderr)[-2000:]}")
+        raise CommandError(
+            f"{os.path.basename(path)} failed when run again:\n{(result.stdout + result.stderr)[-2000:]}"
+        )
     return wall
 
 
@@ -102,7 +107,7 @@ def profile_modules(subjects, env, scratch, reps, reset=None):
     samples = {name: [] for name in subjects}
     for rep in range(reps):
         names = list(subjects)
-        names = names[rep % len(names):] + names[:rep % len(names)]
+        names = names[rep % len(names) :] + names[: rep % len(names)]
         for name in names:
             reset(name)
             stages = stage_times(subjects[name], env, scratch)
@@ -124,9 +129,15 @@ def profile_layer_urls(bench, repository, digests, reps):
     """(1) at N=1 and N=50 and the one-call peer, stage by stage."""
     runner = bench.runner
     subjects = {
-        "(1) N=1": keep_ansiballz(runner, "layer_urls.yml", {"repository": repository, "digests": digests[:1]}, ["ecr_layer_url"])["ecr_layer_url"],
-        "(1) N=50": keep_ansiballz(runner, "layer_urls.yml", {"repository": repository, "digests": digests[:50]}, ["ecr_layer_url"])["ecr_layer_url"],
-        "sts_assume_role": keep_ansiballz(runner, "peer_sts_assume_role.yml", {}, ["sts_assume_role"])["sts_assume_role"],
+        "(1) N=1": keep_ansiballz(
+            runner, "layer_urls.yml", {"repository": repository, "digests": digests[:1]}, ["ecr_layer_url"]
+        )["ecr_layer_url"],
+        "(1) N=50": keep_ansiballz(
+            runner, "layer_urls.yml", {"repository": repository, "digests": digests[:50]}, ["ecr_layer_url"]
+        )["ecr_layer_url"],
+        "sts_assume_role": keep_ansiballz(runner, "peer_sts_assume_role.yml", {}, ["sts_assume_role"])[
+            "sts_assume_role"
+        ],
     }
     return profile_modules(subjects, runner.env, runner.work_dir, reps)
 

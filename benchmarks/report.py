@@ -62,24 +62,67 @@ def measured_row(results, key, label, size_label, reference_key):
 
 
 def table_rows(results, latency_ms, s3_rate_mb):
-    rows = [Row(f"Rows 1-4: layer URLs for N digests, {latency_ms} ms per API call; ratio = row / (1) at the same N", section=True)]
+    rows = [
+        Row(
+            f"Rows 1-4: layer URLs for N digests, {latency_ms} ms per API call; ratio = row / (1) at the same N",
+            section=True,
+        )
+    ]
     for count in DIGEST_COUNTS:
         for name, label in LAYER_CONTENDERS:
-            rows.append(measured_row(results, ("layer_urls", name, count), label, f"N={count}", ("layer_urls", "ours", count)))
+            rows.append(
+                measured_row(results, ("layer_urls", name, count), label, f"N={count}", ("layer_urls", "ours", count))
+            )
     rows.append(Row("(1) at N=50 by concurrency; ratio = row / concurrency 8 (the default)", section=True))
     for value in CONCURRENCIES:
-        rows.append(measured_row(results, ("concurrency", value, 50), f"(1) ecr_layer_url, concurrency {value}", "N=50", ("concurrency", 8, 50)))
-    rows.append(Row("(1) at N=1 against peer modules, same playbook shape and endpoint; ratio = row / (1)", section=True))
+        rows.append(
+            measured_row(
+                results,
+                ("concurrency", value, 50),
+                f"(1) ecr_layer_url, concurrency {value}",
+                "N=50",
+                ("concurrency", 8, 50),
+            )
+        )
+    rows.append(
+        Row("(1) at N=1 against peer modules, same playbook shape and endpoint; ratio = row / (1)", section=True)
+    )
     for name, label in PEER_CONTENDERS:
         rows.append(measured_row(results, ("peers", name, 1), label, "N=1", ("peers", "ours", 1)))
-    rows.append(Row("Row 5: image_fetch to H local hosts (10 forks at most), 10 x 64 KiB layers; ratio = row / H=1", section=True))
+    rows.append(
+        Row(
+            "Row 5: image_fetch to H local hosts (10 forks at most), 10 x 64 KiB layers; ratio = row / H=1",
+            section=True,
+        )
+    )
     for hosts in FLEET_SIZES:
-        rows.append(measured_row(results, ("fleet", "image_fetch", hosts), "image_fetch role", f"H={hosts}", ("fleet", "image_fetch", 1)))
-    rows.append(Row(f"Row 6: 10 layers, about 500 MB, to one host; blob downloads {rate_text(s3_rate_mb)}; ratio = row / role", section=True))
+        rows.append(
+            measured_row(
+                results, ("fleet", "image_fetch", hosts), "image_fetch role", f"H={hosts}", ("fleet", "image_fetch", 1)
+            )
+        )
+    rows.append(
+        Row(
+            f"Row 6: 10 layers, about 500 MB, to one host; blob downloads {rate_text(s3_rate_mb)}; ratio = row / role",
+            section=True,
+        )
+    )
     for name, label in DELIVERY_CONTENDERS:
-        rows.append(measured_row(results, ("delivery", name, DELIVERY_SIZE), label, DELIVERY_SIZE, ("delivery", "image_fetch", DELIVERY_SIZE)))
+        rows.append(
+            measured_row(
+                results,
+                ("delivery", name, DELIVERY_SIZE),
+                label,
+                DELIVERY_SIZE,
+                ("delivery", "image_fetch", DELIVERY_SIZE),
+            )
+        )
     kept = [row for row in rows if row.section or row.wall is not None]
-    return [row for index, row in enumerate(kept) if not row.section or (index + 1 < len(kept) and not kept[index + 1].section)]
+    return [
+        row
+        for index, row in enumerate(kept)
+        if not row.section or (index + 1 < len(kept) and not kept[index + 1].section)
+    ]
 
 
 def _number(value, digits=2, suffix=""):
@@ -99,15 +142,23 @@ def _cells(row):
 
 
 def text_table(rows):
-    widths = [max([len(COLUMNS[index])] + [len(_cells(row)[index]) for row in rows if not row.section]) for index in range(len(COLUMNS))]
-    lines = ["  ".join(name.ljust(width) for name, width in zip(COLUMNS, widths))]
+    widths = [
+        max([len(COLUMNS[index])] + [len(_cells(row)[index]) for row in rows if not row.section])
+        for index in range(len(COLUMNS))
+    ]
+    lines = ["  ".join(name.ljust(width) for name, width in zip(COLUMNS, widths, strict=True))]
     for row in rows:
         if row.section:
             lines.append("")
             lines.append(row.label)
         else:
             cells = _cells(row)
-            lines.append("  ".join(cell.ljust(width) if index < 2 else cell.rjust(width) for index, (cell, width) in enumerate(zip(cells, widths))))
+            lines.append(
+                "  ".join(
+                    cell.ljust(width) if index < 2 else cell.rjust(width)
+                    for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
+                )
+            )
     return "\n".join(lines)
 
 
@@ -157,22 +208,38 @@ def least_favourable(target, candidates):
 
 
 def _ratios(results, numerator, denominator, fields=("wall", "task")):
-    return [(field, _ratio(results.median(*numerator, field=field), results.median(*denominator, field=field))) for field in fields]
+    return [
+        (field, _ratio(results.median(*numerator, field=field), results.median(*denominator, field=field)))
+        for field in fields
+    ]
 
 
 def targets(results):
     ours = ("layer_urls", "ours")
-    role, by_hand, hand_written, floor = (("delivery", name, DELIVERY_SIZE) for name in ("image_fetch", "by_hand", "hand_written", "curl_floor"))
+    role, by_hand, hand_written, floor = (
+        ("delivery", name, DELIVERY_SIZE) for name in ("image_fetch", "by_hand", "hand_written", "curl_floor")
+    )
     wall = ("wall",)
     peer = ("peers", "ours", 1), ("peers", "sts_assume_role", 1)
     return [
-        least_favourable(Target("T1", "(1) at N=50 / (1) at N=1", "<=", 1.5), _ratios(results, ours + (50,), ours + (1,))),
-        least_favourable(Target("T2", "(3) AWS CLI / (1), N=50", ">=", 10), _ratios(results, ("layer_urls", "aws_cli", 50), ours + (50,), wall)),
-        least_favourable(Target("T3", "(2) loop / (1), N=50", ">=", 10), _ratios(results, ("layer_urls", "loop", 50), ours + (50,))),
-        least_favourable(Target("T4", "(1) at N=1 / sts_assume_role (one-call peer)", "<=", 1.1), _ratios(results, *peer)),
+        least_favourable(
+            Target("T1", "(1) at N=50 / (1) at N=1", "<=", 1.5), _ratios(results, ours + (50,), ours + (1,))
+        ),
+        least_favourable(
+            Target("T2", "(3) AWS CLI / (1), N=50", ">=", 10),
+            _ratios(results, ("layer_urls", "aws_cli", 50), ours + (50,), wall),
+        ),
+        least_favourable(
+            Target("T3", "(2) loop / (1), N=50", ">=", 10), _ratios(results, ("layer_urls", "loop", 50), ours + (50,))
+        ),
+        least_favourable(
+            Target("T4", "(1) at N=1 / sts_assume_role (one-call peer)", "<=", 1.1), _ratios(results, *peer)
+        ),
         fleet_target(results),
         least_favourable(Target("T6a", "shell script / role, 500 MB", ">=", 2), _ratios(results, by_hand, role, wall)),
-        least_favourable(Target("T6b", "hand-written playbook / role, 500 MB", ">=", 2), _ratios(results, hand_written, role, wall)),
+        least_favourable(
+            Target("T6b", "hand-written playbook / role, 500 MB", ">=", 2), _ratios(results, hand_written, role, wall)
+        ),
         least_favourable(Target("T6c", "role / curl floor, 500 MB", "<=", 2), _ratios(results, role, floor, wall)),
     ]
 
@@ -184,7 +251,9 @@ def fleet_target(results):
     if calls.get(1):
         known = [value for value in calls.values() if value is not None]
         target.measured = max(known) / calls[1]
-        target.basis = ", ".join(f"H={hosts}: {_number(value, 0)}" for hosts, value in calls.items() if value is not None)
+        target.basis = ", ".join(
+            f"H={hosts}: {_number(value, 0)}" for hosts, value in calls.items() if value is not None
+        )
     return target
 
 
@@ -192,7 +261,10 @@ def targets_text(found):
     lines = []
     for target in found:
         measured = "-" if target.measured is None else f"{target.measured:.3f}x"
-        lines.append(f"{target.name:<4} {target.text:<48} {measured:>8} (need {target.op} {target.limit:g}x, {target.basis or 'n/a'})  {target.verdict}")
+        lines.append(
+            f"{target.name:<4} {target.text:<48} {measured:>8} (need {target.op} {target.limit:g}x, "
+            f"{target.basis or 'n/a'})  {target.verdict}"
+        )
     return "\n".join(lines)
 
 
@@ -200,13 +272,28 @@ def targets_markdown(found):
     lines = ["| target | measured | required | judged on | result |", "|---|---:|---:|---|---|"]
     for target in found:
         measured = "-" if target.measured is None else f"{target.measured:.3f}x"
-        lines.append(f"| {target.name} {target.text} | {measured} | {target.op} {target.limit:g}x | {target.basis or '-'} | {target.verdict} |")
+        lines.append(
+            f"| {target.name} {target.text} | {measured} | {target.op} {target.limit:g}x | {target.basis or '-'} | "
+            f"{target.verdict} |"
+        )
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------- profile
 
-PROFILE_COLUMNS = ("module run", "task", "controller", "process", "start", "imports", "init", "client", "work", "exit", "imports by package")
+PROFILE_COLUMNS = (
+    "module run",
+    "task",
+    "controller",
+    "process",
+    "start",
+    "imports",
+    "init",
+    "client",
+    "work",
+    "exit",
+    "imports by package",
+)
 
 
 def profile_cells(name, stages, task):
@@ -229,21 +316,28 @@ def profile_cells(name, stages, task):
 
 def profile_text(profile, tasks):
     rows = [profile_cells(name, stages, tasks.get(name)) for name, stages in profile.items()]
-    widths = [max(len(PROFILE_COLUMNS[index]), *(len(row[index]) for row in rows)) for index in range(len(PROFILE_COLUMNS))]
-    lines = ["  ".join(name.ljust(width) for name, width in zip(PROFILE_COLUMNS, widths))]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    widths = [
+        max(len(PROFILE_COLUMNS[index]), *(len(row[index]) for row in rows)) for index in range(len(PROFILE_COLUMNS))
+    ]
+    lines = ["  ".join(name.ljust(width) for name, width in zip(PROFILE_COLUMNS, widths, strict=True))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
 
 
 def profile_markdown(profile, tasks):
     lines = ["| " + " | ".join(PROFILE_COLUMNS) + " |", "|---|" + "---:|" * (len(PROFILE_COLUMNS) - 2) + "---|"]
-    lines += ["| " + " | ".join(profile_cells(name, stages, tasks.get(name))) + " |" for name, stages in profile.items()]
+    lines += [
+        "| " + " | ".join(profile_cells(name, stages, tasks.get(name))) + " |" for name, stages in profile.items()
+    ]
     return "\n".join(lines)
 
 
 def action_task(samples, action):
     """Median time of the longest task running ``action`` (e.g. airgap.ecr.blob_fetch) in playbook samples."""
-    times = [max((timing["seconds"] for timing in sample["tasks"] if timing.get("action") == action), default=None) for sample in samples]
+    times = [
+        max((timing["seconds"] for timing in sample["tasks"] if timing.get("action") == action), default=None)
+        for sample in samples
+    ]
     times = [value for value in times if value is not None]
     return statistics.median(times) if times else None
 
@@ -258,7 +352,9 @@ def role_breakdown(samples, top=4):
             per_task.setdefault(timing["task"].split(" : ", 1)[-1], []).append(timing["seconds"])
     medians = sorted(((statistics.median(values), name) for name, values in per_task.items()), reverse=True)
     wall = statistics.median(sample["wall"] for sample in samples)
-    outside = statistics.median(sample["wall"] - sum(timing["seconds"] for timing in sample["tasks"]) for sample in samples)
+    outside = statistics.median(
+        sample["wall"] - sum(timing["seconds"] for timing in sample["tasks"]) for sample in samples
+    )
     lines = [("ansible-playbook start-up and end (outside any task)", outside)]
     lines += [(name, seconds) for seconds, name in medians[:top]]
     lines.append((f"the other {max(0, len(medians) - top)} tasks", sum(seconds for seconds, _name in medians[top:])))

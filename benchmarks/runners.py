@@ -87,7 +87,16 @@ class Runner:
         if forks:
             env["ANSIBLE_FORKS"] = str(forks)
         variables = self.write_json("vars.json", dict(extra_vars, endpoint=self.workload.endpoint))
-        command = ["ansible-playbook", "-i", inventory, "-c", "local", "-e", f"@{variables}", os.path.join(PLAYBOOKS, name)]
+        command = [
+            "ansible-playbook",
+            "-i",
+            inventory,
+            "-c",
+            "local",
+            "-e",
+            f"@{variables}",
+            os.path.join(PLAYBOOKS, name),
+        ]
         sample = self.measure(command, env)
         sample["tasks"] = read_timings(timings)
         # The task time of a one-task playbook; a playbook of several tasks is judged on its wall time.
@@ -102,9 +111,18 @@ class Runner:
         """One boto3 client in this process resolving every digest at once (client creation included)."""
         self.workload.emulator.clear_requests()
         started = time.perf_counter()
-        client = self.workload.ecr(config=Config(max_pool_connections=max(10, len(digests)), retries={"total_max_attempts": 1}))
+        client = self.workload.ecr(
+            config=Config(max_pool_connections=max(10, len(digests)), retries={"total_max_attempts": 1})
+        )
         with ThreadPoolExecutor(max_workers=len(digests)) as pool:
-            urls = list(pool.map(lambda digest: client.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"], digests))
+            urls = list(
+                pool.map(
+                    lambda digest: client.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)[
+                        "downloadUrl"
+                    ],
+                    digests,
+                )
+            )
         wall = time.perf_counter() - started
         if len(urls) != len(digests):
             raise CommandError("the boto3 floor did not resolve every digest")
@@ -114,7 +132,10 @@ class Runner:
     def resolve_urls(self, repository, digests):
         """Pre-signed URLs of ``digests``, resolved outside of any measurement."""
         client = self.workload.ecr()
-        return [client.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"] for digest in digests]
+        return [
+            client.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"]
+            for digest in digests
+        ]
 
     def curl_floor(self, urls, dest, parallel):
         """curl of already resolved URLs into ``dest``, ``parallel`` at a time, no verification."""
@@ -125,7 +146,19 @@ class Runner:
         try:
             # --parallel-immediate: without it, curl 7.x waits to multiplex on its first connection, and an
             # HTTP/1.1 server gets the transfers one after another.
-            return self.measure(["curl", "--fail", "--silent", "--show-error", "--parallel", "--parallel-immediate", "--parallel-max", str(parallel),
-                                 "--config", config])
+            return self.measure(
+                [
+                    "curl",
+                    "--fail",
+                    "--silent",
+                    "--show-error",
+                    "--parallel",
+                    "--parallel-immediate",
+                    "--parallel-max",
+                    str(parallel),
+                    "--config",
+                    config,
+                ]
+            )
         finally:
             os.unlink(config)

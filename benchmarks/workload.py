@@ -15,11 +15,14 @@ import os
 import sys
 from dataclasses import dataclass
 
+try:
+    from ansible_collections.airgap.ecr.tests.emulator import harness
+    from ansible_collections.airgap.ecr.tests.emulator import images
+    from ansible_collections.airgap.ecr.tests.support.credentials import environment
+except ImportError as exc:  # not run the way the Makefile runs it
+    raise SystemExit(f"{exc}: run the benchmarks with `make bench` (PYTHONPATH names the build tree)") from exc
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "emulator"))
-import harness  # noqa: E402  pylint: disable=wrong-import-position
-import images  # noqa: E402  pylint: disable=wrong-import-position
 
 REGION = "us-east-1"
 # The ECR operations the contenders call; latency is injected on them (and, where no blob is
@@ -55,7 +58,9 @@ def push(client, spec):
     """Push ``spec``; return what images.push_image returns (digests and sizes)."""
     layers = [stored_layer(spec.layer_size, spec.seed + index) for index in range(spec.layers)]
     config = images.make_config(layers, os="linux", arch="amd64")
-    return images.push_image(client, spec.repository, spec.tag, layers, config, media_type="docker", chunk_size=PUSH_CHUNK)
+    return images.push_image(
+        client, spec.repository, spec.tag, layers, config, media_type="docker", chunk_size=PUSH_CHUNK
+    )
 
 
 def blob_digests(pushed):
@@ -87,13 +92,16 @@ def command_env(work_dir):
     AWS and Ansible settings of the caller are left out (except the collections path), so
     that a profile, a config file or ANSIBLE_KEEP_REMOTE_FILES cannot change the results.
     """
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "ANSIBLE_", "BOTO_"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "ANSIBLE_", "BOTO_")) and name != "PYTHONPATH"
+    }
     config = os.path.join(work_dir, "ansible.cfg")
     with open(config, "w", encoding="utf-8") as handle:
         handle.write("# airgap.ecr benchmarks: Ansible's defaults\n[defaults]\n")
+    env.update(environment())
     env.update(
-        AWS_ACCESS_KEY_ID=harness.FULL_ACCESS["aws_access_key_id"],
-        AWS_SECRET_ACCESS_KEY=harness.FULL_ACCESS["aws_secret_access_key"],
         AWS_DEFAULT_REGION=REGION,
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,

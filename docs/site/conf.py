@@ -17,7 +17,9 @@ import re
 import yaml
 from docutils import nodes
 
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "galaxy.yml"), encoding="utf-8") as galaxy_file:
+with open(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "galaxy.yml"), encoding="utf-8"
+) as galaxy_file:
     GALAXY = yaml.safe_load(galaxy_file)
 
 project = f"{GALAXY['namespace']}.{GALAXY['name']}"

@@ -13,15 +13,18 @@ As a command (the Makefile)::
 
     python tests/emulator/harness.py start --dir DIR [--seed-demo] [--auth] [--region R] [--url-ttl S] [--port P]
     python tests/emulator/harness.py stop --dir DIR
+    python tests/emulator/harness.py credentials
 
 ``start`` runs a detached server (pid in DIR/pid, port in DIR/port, log in DIR/server.log),
 waits until it is ready and prints its endpoint URL; ``stop`` stops it (no error if it
-is not running).
+is not running); ``credentials`` prints the emulator's full-access credentials as
+AWS_* shell variable assignments (for ``eval``).
 """
 
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -31,39 +34,49 @@ import time
 import urllib.error
 import urllib.request
 
+try:
+    from .service import credentials
+except ImportError:  # run as a script: python tests/emulator/harness.py ...
+    from service import credentials
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "server.py")
 START_TIMEOUT = 30.0
 DEFAULT_REGION = "us-east-1"
 
-# The emulator's credentials (server.CREDENTIALS has the full table).
-FULL_ACCESS = {"aws_access_key_id": "AKIAEMULATOR00000001", "aws_secret_access_key": "emulator-secret-key-0001"}
-SESSION = {
-    "aws_access_key_id": "ASIAEMULATOR00000002",
-    "aws_secret_access_key": "emulator-secret-key-0002",
-    "aws_session_token": "emulator-session-token-0002",
-}
-EXPIRED = {
-    "aws_access_key_id": "ASIAEMULATOR00000003",
-    "aws_secret_access_key": "emulator-secret-key-0003",
-    "aws_session_token": "emulator-expired-token-0003",
-}
-DENIED = {"aws_access_key_id": "AKIAEMULATOR00000004", "aws_secret_access_key": "emulator-secret-key-0004"}
+# The emulator's credential sets as client() keyword arguments (service/credentials.py has the table).
+FULL_ACCESS = credentials.FULL_ACCESS
+SESSION = credentials.SESSION
+EXPIRED = credentials.EXPIRED
+DENIED = credentials.DENIED
 
 
 class EmulatorError(RuntimeError):
     """The emulator could not be started, or a control request failed."""
 
 
-def server_command(port_file, port=0, seed_demo=False, auth=False, region=DEFAULT_REGION, url_ttl=None, verbose=False, python=None):
-    command = [python or sys.executable, SERVER, "--port-file", port_file, "--port", str(port), "--region", region]
-    if seed_demo:
+def server_command(port_file, options, port=0, python=None):
+    """The command that starts server.py; ``options`` has the attributes seed_demo, auth, region, url_ttl, verbose.
+
+    (An Emulator, or the parsed arguments of the ``start`` command.)
+    """
+    command = [
+        python or sys.executable,
+        SERVER,
+        "--port-file",
+        port_file,
+        "--port",
+        str(port),
+        "--region",
+        options.region,
+    ]
+    if options.seed_demo:
         command.append("--seed-demo")
-    if auth:
+    if options.auth:
         command.append("--auth")
-    if url_ttl is not None:
-        command.extend(["--url-ttl", str(url_ttl)])
-    if verbose:
+    if options.url_ttl is not None:
+        command.extend(["--url-ttl", str(options.url_ttl)])
+    if options.verbose:
         command.append("--verbose")
     return command
 
@@ -78,7 +91,9 @@ def wait_for_port_file(path, process, log_path, timeout=START_TIMEOUT):
             if text.isdigit():
                 return int(text)
         if process.poll() is not None:
-            raise EmulatorError(f"the emulator exited with status {process.returncode} before it was ready:\n{read_tail(log_path)}")
+            raise EmulatorError(
+                f"the emulator exited with status {process.returncode} before it was ready:\n{read_tail(log_path)}"
+            )
         time.sleep(0.05)
     raise EmulatorError(f"the emulator was not ready after {timeout:.0f}s:\n{read_tail(log_path)}")
 
@@ -137,7 +152,7 @@ class Emulator:
             os.unlink(port_file)
         self.log_path = os.path.join(self._workdir, "server.log")
         self._log = open(self.log_path, "wb")  # pylint: disable=consider-using-with
-        command = server_command(port_file, seed_demo=self.seed_demo, auth=self.auth, region=self.region, url_ttl=self.url_ttl, verbose=self.verbose)
+        command = server_command(port_file, self)
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
         try:
             self.port = wait_for_port_file(port_file, self.process, self.log_path)
@@ -175,7 +190,10 @@ class Emulator:
     # ------------------------------------------------------------------ control API
 
     def control(self, method, path, body=None):
-        """Call the control API (``path`` relative to /_emulator/); return the parsed JSON, raise EmulatorError on an error status."""
+        """Call the control API (``path`` relative to /_emulator/); return the parsed JSON.
+
+        Raises EmulatorError on an error status.
+        """
         url = f"{self.endpoint_url}/_emulator/{path.lstrip('/')}"
         status, payload = http_json(url, method=method, body=body)
         if status >= 400:
@@ -221,7 +239,7 @@ class Emulator:
     # ------------------------------------------------------------------ clients
 
     def client(self, service="ecr", **kwargs):
-        """A boto3 client for ``service`` pointed at the emulator (region us-east-1, full-access credentials by default).
+        """A boto3 client for ``service`` pointed at the emulator (us-east-1, full-access credentials by default).
 
         Keyword arguments: aws_access_key_id, aws_secret_access_key, aws_session_token,
         region_name, config (a botocore Config).
@@ -231,13 +249,21 @@ class Emulator:
         from botocore.config import Config
         from botocore.configprovider import ConstantProvider
 
-        credentials = {name: kwargs.pop(name) for name in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token") if name in kwargs}
+        credentials = {
+            name: kwargs.pop(name)
+            for name in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+            if name in kwargs
+        }
         if not credentials:
             credentials = dict(FULL_ACCESS)
         region = kwargs.pop("region_name", DEFAULT_REGION)
         config = kwargs.pop("config", None)
         if service == "s3":
-            config = Config(s3={"addressing_style": "path"}).merge(config) if config else Config(s3={"addressing_style": "path"})
+            config = (
+                Config(s3={"addressing_style": "path"}).merge(config)
+                if config
+                else Config(s3={"addressing_style": "path"})
+            )
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(sorted(kwargs))}")
         # Keep the user's AWS configuration files and profile out of it.
@@ -267,7 +293,9 @@ def _is_our_server(pid, directory):
             arguments = handle.read().split(b"\0")
     except OSError:
         return False
-    return any(arg.endswith(b"server.py") for arg in arguments) and os.path.join(directory, "port").encode() in arguments
+    return (
+        any(arg.endswith(b"server.py") for arg in arguments) and os.path.join(directory, "port").encode() in arguments
+    )
 
 
 def cli_start(args):
@@ -282,9 +310,7 @@ def cli_start(args):
     if os.path.exists(port_file):
         os.unlink(port_file)
     log_path = os.path.join(directory, "server.log")
-    command = server_command(
-        port_file, port=args.port, seed_demo=args.seed_demo, auth=args.auth, region=args.region, url_ttl=args.url_ttl, verbose=args.verbose
-    )
+    command = server_command(port_file, args, port=args.port)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(  # pylint: disable=consider-using-with
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -322,6 +348,12 @@ def cli_stop(args):
     return 0
 
 
+def cli_credentials():
+    for name, value in credentials.environment().items():
+        print(f"{name}={shlex.quote(value)}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Start or stop a detached airgap.ecr ECR emulator.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -335,7 +367,10 @@ def main(argv=None):
     start.add_argument("--verbose", action="store_true")
     stop = commands.add_parser("stop", help="stop the emulator started with the same --dir")
     stop.add_argument("--dir", required=True)
+    commands.add_parser("credentials", help="print the full-access credentials as AWS_* shell variable assignments")
     args = parser.parse_args(argv)
+    if args.command == "credentials":
+        return cli_credentials()
     return cli_start(args) if args.command == "start" else cli_stop(args)
 
 

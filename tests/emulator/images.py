@@ -33,7 +33,12 @@ INDEX_MEDIA_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
 IMAGE_MEDIA_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
 
 FLAVOURS = {
-    "docker": {"manifest": DOCKER_MANIFEST, "config": DOCKER_CONFIG, "layer": DOCKER_LAYER, "index": DOCKER_MANIFEST_LIST},
+    "docker": {
+        "manifest": DOCKER_MANIFEST,
+        "config": DOCKER_CONFIG,
+        "layer": DOCKER_LAYER,
+        "index": DOCKER_MANIFEST_LIST,
+    },
     "oci": {"manifest": OCI_MANIFEST, "config": OCI_CONFIG, "layer": OCI_LAYER, "index": OCI_INDEX},
 }
 
@@ -49,7 +54,10 @@ DEMO_REPOSITORY = "airgap/demo"
 DEMO_TAG = "1.0"
 DEMO_MULTI_TAG = "multi"
 # The platforms of airgap/demo:multi, in index order.
-DEMO_MULTI_PLATFORMS = ({"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64", "variant": "v8"})
+DEMO_MULTI_PLATFORMS = (
+    {"os": "linux", "architecture": "amd64"},
+    {"os": "linux", "architecture": "arm64", "variant": "v8"},
+)
 
 
 def sha256_digest(data):
@@ -106,7 +114,7 @@ def make_layer(size, seed, files=None, extra_files=None):
     offset = 0
     for index, name in enumerate(names):
         length = share + (1 if index < rest else 0)
-        members[name] = content[offset:offset + length]
+        members[name] = content[offset : offset + length]
         offset += length
     members.update(extra_files or {})
     return gzip_bytes(make_tar(members))
@@ -128,7 +136,9 @@ def make_config(layers, os="linux", arch="amd64", variant=None, env=None, cmd=No
             "Cmd": list(cmd) if cmd else ["/bin/sh"],
         },
         "rootfs": {"type": "layers", "diff_ids": [diff_id(layer) for layer in layers]},
-        "history": [{"created": CREATED, "created_by": f"airgap.ecr test layer {index}"} for index in range(len(layers))],
+        "history": [
+            {"created": CREATED, "created_by": f"airgap.ecr test layer {index}"} for index in range(len(layers))
+        ],
     }
     if variant:
         config["variant"] = variant
@@ -210,8 +220,10 @@ def push_blob(client, repository, data, registry_id=None, chunk_size=DEFAULT_CHU
     upload_id = upload["uploadId"]
     step = max(1, min(chunk_size, upload.get("partSize") or chunk_size))
     for first in range(0, len(data), step):
-        part = data[first:first + step]
-        client.upload_layer_part(uploadId=upload_id, partFirstByte=first, partLastByte=first + len(part) - 1, layerPartBlob=part, **kwargs)
+        part = data[first : first + step]
+        client.upload_layer_part(
+            uploadId=upload_id, partFirstByte=first, partLastByte=first + len(part) - 1, layerPartBlob=part, **kwargs
+        )
     try:
         client.complete_layer_upload(uploadId=upload_id, layerDigests=[digest], **kwargs)
     except ClientError as exc:
@@ -240,7 +252,9 @@ def push_manifest(client, repository, tag, manifest, media_type, registry_id=Non
     }
 
 
-def push_image(client, repository, tag, layers, config, media_type="docker", registry_id=None, chunk_size=DEFAULT_CHUNK_SIZE):
+def push_image(
+    client, repository, tag, layers, config, media_type="docker", registry_id=None, chunk_size=DEFAULT_CHUNK_SIZE
+):
     """Push an image made of ``layers`` (gzip'ed tars) and ``config`` (bytes) as ``repository:tag``.
 
     ``media_type`` is ``"docker"`` (Docker v2 schema 2) or ``"oci"``. The repository is
@@ -254,14 +268,18 @@ def push_image(client, repository, tag, layers, config, media_type="docker", reg
     manifest, manifest_type = make_manifest(layers, config, media_type)
     result = push_manifest(client, repository, tag, manifest, manifest_type, registry_id=registry_id)
     result["config"] = {"digest": sha256_digest(config), "size": len(config), "media_type": flavour["config"]}
-    result["layers"] = [{"digest": sha256_digest(layer), "size": len(layer), "media_type": flavour["layer"]} for layer in layers]
+    result["layers"] = [
+        {"digest": sha256_digest(layer), "size": len(layer), "media_type": flavour["layer"]} for layer in layers
+    ]
     return result
 
 
 def demo_blobs():
     """The demo image's (layers, config): three layers of about 32 KiB, 1 MiB and 4 MiB."""
     layers = [
-        make_layer(32 * 1024, 1, files=["etc/airgap-demo/small.bin"], extra_files={"etc/airgap-demo/VERSION": b"1.0\n"}),
+        make_layer(
+            32 * 1024, 1, files=["etc/airgap-demo/small.bin"], extra_files={"etc/airgap-demo/VERSION": b"1.0\n"}
+        ),
         make_layer(1024 * 1024, 2, files=["opt/airgap-demo/lib/medium-a.bin", "opt/airgap-demo/lib/medium-b.bin"]),
         make_layer(4 * 1024 * 1024, 3, files=["opt/airgap-demo/data/large.bin"]),
     ]
@@ -285,10 +303,21 @@ def demo_multi_blobs():
         name = "-".join(platform[key] for key in ("os", "architecture", "variant") if platform.get(key))
         seed = 100 + 10 * number
         layers = [
-            make_layer(8 * 1024, seed + 1, files=[f"etc/airgap-demo/{name}.bin"], extra_files={"etc/airgap-demo/PLATFORM": f"{name}\n".encode()}),
+            make_layer(
+                8 * 1024,
+                seed + 1,
+                files=[f"etc/airgap-demo/{name}.bin"],
+                extra_files={"etc/airgap-demo/PLATFORM": f"{name}\n".encode()},
+            ),
             make_layer(16 * 1024, seed + 2, files=[f"opt/airgap-demo/{name}/data.bin"]),
         ]
-        config = make_config(layers, os=platform["os"], arch=platform["architecture"], variant=platform.get("variant"), cmd=["/opt/airgap-demo/run"])
+        config = make_config(
+            layers,
+            os=platform["os"],
+            arch=platform["architecture"],
+            variant=platform.get("variant"),
+            cmd=["/opt/airgap-demo/run"],
+        )
         result.append((platform, layers, config))
     return result
 

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,13 +16,18 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from ansible_collections.airgap.ecr.tests.emulator import harness
+from ansible_collections.airgap.ecr.tests.emulator import images
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import harness  # noqa: E402  pylint: disable=wrong-import-position
-import images  # noqa: E402  pylint: disable=wrong-import-position
 
 PRESIGN_PARAMETERS = (
-    "X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Credential=", "X-Amz-Date=", "X-Amz-Expires=3600", "X-Amz-SignedHeaders=host", "X-Amz-Signature="
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+    "X-Amz-Credential=",
+    "X-Amz-Date=",
+    "X-Amz-Expires=3600",
+    "X-Amz-SignedHeaders=host",
+    "X-Amz-Signature=",
 )
 NO_RETRY = Config(retries={"total_max_attempts": 1})
 ACCOUNT = "123456789012"
@@ -53,7 +57,13 @@ def fetch(url, headers=None, timeout=30):
 
 def curl(url, output):
     """Download with curl; return (exit code, HTTP status)."""
-    result = subprocess.run(["curl", "-sS", "-o", str(output), "-w", "%{http_code}", url], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["curl", "-sS", "-o", str(output), "-w", "%{http_code}", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return result.returncode, int(result.stdout or 0)
 
 
@@ -169,7 +179,11 @@ def test_seeded_demo_is_deterministic(demo):
     assert demo["config"] == {"digest": sha256(config), "size": len(config), "media_type": images.DOCKER_CONFIG}
     assert [layer["digest"] for layer in demo["layers"]] == [sha256(layer) for layer in layers]
     sizes = [layer["size"] for layer in demo["layers"]]
-    assert 32 * 1024 <= sizes[0] < 40 * 1024 and 1024 * 1024 <= sizes[1] < 1100 * 1024 and 4096 * 1024 <= sizes[2] < 4200 * 1024
+    assert (
+        32 * 1024 <= sizes[0] < 40 * 1024
+        and 1024 * 1024 <= sizes[1] < 1100 * 1024
+        and 4096 * 1024 <= sizes[2] < 4200 * 1024
+    )
     parsed = json.loads(config)
     assert (parsed["architecture"], parsed["os"]) == ("amd64", "linux")
     assert parsed["rootfs"]["diff_ids"] == [images.diff_id(layer) for layer in layers]
@@ -199,11 +213,13 @@ def test_seeded_multi_platform_index(emu, ecr, demo):
     expected = []
     for platform, layers, config in images.demo_multi_blobs():
         manifest, media_type = images.make_manifest(layers, config, "oci")
-        expected.append({"digest": sha256(manifest), "size": len(manifest), "media_type": media_type, "platform": platform})
+        expected.append(
+            {"digest": sha256(manifest), "size": len(manifest), "media_type": media_type, "platform": platform}
+        )
     assert sha256(images.make_index(expected, "oci")[0]) == index["image_digest"]
     by_digest = {image["image_digest"]: image for image in emu.images() if image["repository"] == DEMO}
     seen_blobs = set()
-    for entry, (platform, layers, config) in zip(parsed["manifests"], images.demo_multi_blobs()):
+    for entry, (platform, layers, config) in zip(parsed["manifests"], images.demo_multi_blobs(), strict=True):
         assert entry["mediaType"] == images.OCI_MANIFEST
         child = ecr.batch_get_image(repositoryName=DEMO, imageIds=[{"imageDigest": entry["digest"]}])["images"][0]
         child_text = child["imageManifest"].encode("utf-8")
@@ -216,9 +232,11 @@ def test_seeded_multi_platform_index(emu, ecr, demo):
         assert child_manifest["config"]["mediaType"] == images.OCI_CONFIG
         assert {layer["mediaType"] for layer in child_manifest["layers"]} == {images.OCI_LAYER}
         parsed_config = json.loads(config)
-        assert (parsed_config["os"], parsed_config["architecture"], parsed_config.get("variant")) == (
-            platform["os"], platform["architecture"], platform.get("variant")
-        ) == (entry["platform"]["os"], entry["platform"]["architecture"], entry["platform"].get("variant"))
+        assert (
+            (parsed_config["os"], parsed_config["architecture"], parsed_config.get("variant"))
+            == (platform["os"], platform["architecture"], platform.get("variant"))
+            == (entry["platform"]["os"], entry["platform"]["architecture"], entry["platform"].get("variant"))
+        )
         for blob in blobs:
             url = ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=blob["digest"])["downloadUrl"]
             status, _headers, data = fetch(url)
@@ -232,7 +250,16 @@ def test_seeded_multi_platform_index(emu, ecr, demo):
 def test_aws_cli_and_curl_download_every_blob(emu, demo, aws_cli, tmp_path):
     for index, blob in enumerate(demo_blobs(demo)):
         for extra in ([], ["--registry-id", ACCOUNT]):
-            result = aws_cli(emu, "ecr", "get-download-url-for-layer", "--repository-name", DEMO, "--layer-digest", blob["digest"], *extra)
+            result = aws_cli(
+                emu,
+                "ecr",
+                "get-download-url-for-layer",
+                "--repository-name",
+                DEMO,
+                "--layer-digest",
+                blob["digest"],
+                *extra,
+            )
             assert result.returncode == 0, result.stderr
             answer = json.loads(result.stdout)
             assert answer["layerDigest"] == blob["digest"]
@@ -241,7 +268,9 @@ def test_aws_cli_and_curl_download_every_blob(emu, demo, aws_cli, tmp_path):
             for name in PRESIGN_PARAMETERS:
                 assert name in url
             target = tmp_path / f"blob-{index}-{len(extra)}"
-            download = subprocess.run(["curl", "-sSf", "-o", str(target), url], capture_output=True, text=True, timeout=60, check=False)
+            download = subprocess.run(
+                ["curl", "-sSf", "-o", str(target), url], capture_output=True, text=True, timeout=60, check=False
+            )
             assert download.returncode == 0, download.stderr
             data = target.read_bytes()
             assert len(data) == blob["size"]
@@ -258,8 +287,13 @@ def test_image_digest_is_sha256_of_manifest_bytes(emu, ecr):
     other = images.push_manifest(ecr, "test/digest", "odd", odd, images.OCI_MANIFEST)
     assert other["image_digest"] == sha256(odd.encode("utf-8")) != pushed["image_digest"]
 
-    for tag, expected, manifest in (("oci", pushed["image_digest"], pushed["manifest"]), ("odd", other["image_digest"], odd)):
-        by_tag = ecr.batch_get_image(repositoryName="test/digest", imageIds=[{"imageTag": tag}], acceptedMediaTypes=[images.OCI_MANIFEST])
+    for tag, expected, manifest in (
+        ("oci", pushed["image_digest"], pushed["manifest"]),
+        ("odd", other["image_digest"], odd),
+    ):
+        by_tag = ecr.batch_get_image(
+            repositoryName="test/digest", imageIds=[{"imageTag": tag}], acceptedMediaTypes=[images.OCI_MANIFEST]
+        )
         assert not by_tag["failures"]
         got = by_tag["images"][0]
         assert got["imageId"] == {"imageDigest": expected, "imageTag": tag}
@@ -268,7 +302,9 @@ def test_image_digest_is_sha256_of_manifest_bytes(emu, ecr):
         by_digest = ecr.batch_get_image(repositoryName="test/digest", imageIds=[{"imageDigest": expected}])
         assert by_digest["images"][0]["imageManifest"] == manifest
         assert by_digest["images"][0]["imageId"] == {"imageDigest": expected}
-        described = ecr.describe_images(repositoryName="test/digest", imageIds=[{"imageDigest": expected}])["imageDetails"]
+        described = ecr.describe_images(repositoryName="test/digest", imageIds=[{"imageDigest": expected}])[
+            "imageDetails"
+        ]
         assert [item["imageDigest"] for item in described] == [expected]
         assert described[0]["imageTags"] == [tag]
         assert described[0]["imageManifestMediaType"] == images.OCI_MANIFEST
@@ -278,13 +314,17 @@ def test_image_digest_is_sha256_of_manifest_bytes(emu, ecr):
     assert all_images[0]["imageSizeInBytes"] == sum(len(layer) for layer in layers)
     assert all_images[0]["artifactMediaType"] == images.OCI_CONFIG
     listed = ecr.list_images(repositoryName="test/digest")["imageIds"]
-    assert sorted((item["imageTag"], item["imageDigest"]) for item in listed) == sorted([("oci", pushed["image_digest"]), ("odd", other["image_digest"])])
+    assert sorted((item["imageTag"], item["imageDigest"]) for item in listed) == sorted(
+        [("oci", pushed["image_digest"]), ("odd", other["image_digest"])]
+    )
     missing = ecr.batch_get_image(repositoryName="test/digest", imageIds=[{"imageTag": "nope"}])
     assert missing["failures"][0]["failureCode"] == "ImageNotFound" and not missing["images"]
 
 
 def test_retagging_leaves_the_old_image_untagged(emu, ecr):
-    first = images.push_image(ecr, "test/retag", "latest", [images.make_layer(1000, 21)], images.make_config([images.make_layer(1000, 21)]))
+    first = images.push_image(
+        ecr, "test/retag", "latest", [images.make_layer(1000, 21)], images.make_config([images.make_layer(1000, 21)])
+    )
     layer = images.make_layer(1000, 22)
     second = images.push_image(ecr, "test/retag", "latest", [layer], images.make_config([layer]))
     details = {item["imageDigest"]: item for item in ecr.describe_images(repositoryName="test/retag")["imageDetails"]}
@@ -301,7 +341,9 @@ def test_index_manifests(emu, ecr):
     children = []
     for arch, seed in (("amd64", 31), ("arm64", 32)):
         layer = images.make_layer(2000, seed)
-        child = images.push_image(ecr, "test/index", None, [layer], images.make_config([layer], arch=arch), media_type="oci")
+        child = images.push_image(
+            ecr, "test/index", None, [layer], images.make_config([layer], arch=arch), media_type="oci"
+        )
         child["digest"] = child["image_digest"]
         child["platform"] = {"os": "linux", "architecture": arch}
         children.append(child)
@@ -310,7 +352,9 @@ def test_index_manifests(emu, ecr):
     assert pushed["image_digest"] == sha256(index)
     listed = [item for item in emu.images() if item["repository"] == "test/index" and "multi" in item["tags"]]
     assert [child["digest"] for child in listed[0]["manifests"]] == [child["digest"] for child in children]
-    orphan = images.make_index([{"digest": "sha256:" + "1" * 64, "size": 10, "media_type": images.OCI_MANIFEST}], "oci")[0]
+    orphan = images.make_index(
+        [{"digest": "sha256:" + "1" * 64, "size": 10, "media_type": images.OCI_MANIFEST}], "oci"
+    )[0]
     with pytest.raises(ClientError) as exc:
         images.push_manifest(ecr, "test/index", "broken", orphan, images.OCI_INDEX)
     assert error_code(exc) == "ReferencedImagesNotFoundException"
@@ -320,21 +364,45 @@ def test_push_is_verified(emu, ecr):
     images.ensure_repository(ecr, "test/push")
     data = images.make_layer(300000, 41)
     upload = ecr.initiate_layer_upload(repositoryName="test/push")
-    ecr.upload_layer_part(repositoryName="test/push", uploadId=upload["uploadId"], partFirstByte=0, partLastByte=99999, layerPartBlob=data[:100000])
-    with pytest.raises(ClientError) as exc:
-        ecr.upload_layer_part(repositoryName="test/push", uploadId=upload["uploadId"], partFirstByte=200000, partLastByte=299999, layerPartBlob=data[200000:])
-    assert error_code(exc) == "InvalidLayerPartException"
     ecr.upload_layer_part(
-        repositoryName="test/push", uploadId=upload["uploadId"], partFirstByte=100000, partLastByte=len(data) - 1, layerPartBlob=data[100000:]
+        repositoryName="test/push",
+        uploadId=upload["uploadId"],
+        partFirstByte=0,
+        partLastByte=99999,
+        layerPartBlob=data[:100000],
     )
     with pytest.raises(ClientError) as exc:
-        ecr.complete_layer_upload(repositoryName="test/push", uploadId=upload["uploadId"], layerDigests=[sha256(b"something else")])
+        ecr.upload_layer_part(
+            repositoryName="test/push",
+            uploadId=upload["uploadId"],
+            partFirstByte=200000,
+            partLastByte=299999,
+            layerPartBlob=data[200000:],
+        )
+    assert error_code(exc) == "InvalidLayerPartException"
+    ecr.upload_layer_part(
+        repositoryName="test/push",
+        uploadId=upload["uploadId"],
+        partFirstByte=100000,
+        partLastByte=len(data) - 1,
+        layerPartBlob=data[100000:],
+    )
+    with pytest.raises(ClientError) as exc:
+        ecr.complete_layer_upload(
+            repositoryName="test/push", uploadId=upload["uploadId"], layerDigests=[sha256(b"something else")]
+        )
     assert error_code(exc) == "InvalidLayerException"
     assert images.push_blob(ecr, "test/push", data, chunk_size=64 * 1024) == sha256(data)
     log = [entry for entry in emu.requests() if entry["operation"] == "UploadLayerPart" and entry["status"] == 200]
     assert len(log) >= 2 + 5 and all("layerPartBlob" not in entry["params"] for entry in log)
     upload = ecr.initiate_layer_upload(repositoryName="test/push")
-    ecr.upload_layer_part(repositoryName="test/push", uploadId=upload["uploadId"], partFirstByte=0, partLastByte=len(data) - 1, layerPartBlob=data)
+    ecr.upload_layer_part(
+        repositoryName="test/push",
+        uploadId=upload["uploadId"],
+        partFirstByte=0,
+        partLastByte=len(data) - 1,
+        layerPartBlob=data,
+    )
     with pytest.raises(ClientError) as exc:
         ecr.complete_layer_upload(repositoryName="test/push", uploadId=upload["uploadId"], layerDigests=[sha256(data)])
     assert error_code(exc) == "LayerAlreadyExistsException"
@@ -345,7 +413,9 @@ def test_push_is_verified(emu, ecr):
         images.push_manifest(ecr, "test/push", "x", manifest, media_type)
     assert error_code(exc) == "LayersNotFoundException"
     with pytest.raises(ClientError) as exc:
-        ecr.put_image(repositoryName="test/push", imageManifest=manifest.decode(), imageTag="x", imageDigest=sha256(b"other"))
+        ecr.put_image(
+            repositoryName="test/push", imageManifest=manifest.decode(), imageTag="x", imageDigest=sha256(b"other")
+        )
     assert error_code(exc) == "ImageDigestDoesNotMatchException"
 
 
@@ -363,7 +433,10 @@ def test_foreign_layer_need_not_be_uploaded(emu, ecr):
     text = json.dumps(manifest, indent=3)
     pushed = images.push_manifest(ecr, "test/foreign", "1", text, images.DOCKER_MANIFEST)
     assert pushed["image_digest"] == sha256(text.encode("utf-8"))
-    assert ecr.batch_get_image(repositoryName="test/foreign", imageIds=[{"imageTag": "1"}])["images"][0]["imageManifest"] == text
+    assert (
+        ecr.batch_get_image(repositoryName="test/foreign", imageIds=[{"imageTag": "1"}])["images"][0]["imageManifest"]
+        == text
+    )
     url = ecr.get_download_url_for_layer(repositoryName="test/foreign", layerDigest=sha256(layer))["downloadUrl"]
     assert sha256(fetch(url)[2]) == sha256(layer)
 
@@ -379,11 +452,17 @@ def test_pagination(emu, ecr):
     pushed = []
     for seed in (61, 62, 63):
         layer = images.make_layer(500, seed)
-        pushed.append(images.push_image(ecr, "test/pages", f"t{seed}", [layer], images.make_config([layer]))["image_digest"])
-    pages = list(ecr.get_paginator("describe_images").paginate(repositoryName="test/pages", PaginationConfig={"PageSize": 2}))
+        pushed.append(
+            images.push_image(ecr, "test/pages", f"t{seed}", [layer], images.make_config([layer]))["image_digest"]
+        )
+    pages = list(
+        ecr.get_paginator("describe_images").paginate(repositoryName="test/pages", PaginationConfig={"PageSize": 2})
+    )
     assert [len(page["imageDetails"]) for page in pages] == [2, 1]
     assert [item["imageDigest"] for page in pages for item in page["imageDetails"]] == pushed
-    pages = list(ecr.get_paginator("list_images").paginate(repositoryName="test/pages", PaginationConfig={"PageSize": 1}))
+    pages = list(
+        ecr.get_paginator("list_images").paginate(repositoryName="test/pages", PaginationConfig={"PageSize": 1})
+    )
     assert [page["imageIds"][0]["imageDigest"] for page in pages] == pushed
 
 
@@ -396,7 +475,9 @@ def test_delete_repository_removes_its_blobs(emu, ecr):
     def keys(prefix):
         return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []))
 
-    assert keys("test/delete/sha256:") == sorted(f"test/delete/{blob['digest']}" for blob in pushed["layers"] + [pushed["config"]])
+    assert keys("test/delete/sha256:") == sorted(
+        f"test/delete/{blob['digest']}" for blob in pushed["layers"] + [pushed["config"]]
+    )
     with pytest.raises(ClientError) as exc:
         ecr.delete_repository(repositoryName="test/delete")
     assert error_code(exc) == "RepositoryNotEmptyException"
@@ -412,8 +493,16 @@ def test_delete_repository_removes_its_blobs(emu, ecr):
 @pytest.mark.parametrize(
     "kwargs, code, text",
     [
-        ({"repositoryName": "no/such-repo"}, "RepositoryNotFoundException", "name 'no/such-repo' does not exist in the registry with id '123456789012'"),
-        ({"registryId": "210987654321"}, "RepositoryNotFoundException", "name 'airgap/demo' does not exist in the registry with id '210987654321'"),
+        (
+            {"repositoryName": "no/such-repo"},
+            "RepositoryNotFoundException",
+            "name 'no/such-repo' does not exist in the registry with id '123456789012'",
+        ),
+        (
+            {"registryId": "210987654321"},
+            "RepositoryNotFoundException",
+            "name 'airgap/demo' does not exist in the registry with id '210987654321'",
+        ),
         ({"layerDigest": "sha256:not-hex"}, "InvalidParameterException", "layerDigest"),
         ({"layerDigest": "no-colon"}, "InvalidParameterException", "layerDigest"),
         ({"layerDigest": "sha256:" + "0" * 64}, "LayersNotFoundException", "could not be found"),
@@ -459,7 +548,10 @@ def test_errors_are_ecr_json(emu):
     request = urllib.request.Request(
         emu.endpoint_url + "/",
         data=json.dumps({"repositoryName": "missing", "layerDigest": "sha256:" + "a" * 64}).encode(),
-        headers={"X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetDownloadUrlForLayer", "Content-Type": "application/x-amz-json-1.1"},
+        headers={
+            "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetDownloadUrlForLayer",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
     )
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(request, timeout=30)  # pylint: disable=consider-using-with
@@ -541,7 +633,9 @@ def test_concurrent_downloads(emu, demo):
 
 def test_throttling_fault_then_success(emu, ecr, demo):
     digest = demo["layers"][0]["digest"]
-    rule = emu.faults(operation="GetDownloadUrlForLayer", count=2, code="ThrottlingException", status=400, message="Rate exceeded")
+    rule = emu.faults(
+        operation="GetDownloadUrlForLayer", count=2, code="ThrottlingException", status=400, message="Rate exceeded"
+    )
     assert [item["id"] for item in emu.faults()] == [rule]
     for _attempt in range(2):
         with pytest.raises(ClientError) as exc:
@@ -551,7 +645,9 @@ def test_throttling_fault_then_success(emu, ecr, demo):
     assert ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=digest)["layerDigest"] == digest
     assert not emu.faults()
     log = [entry for entry in emu.requests() if entry["operation"] == "GetDownloadUrlForLayer"]
-    assert [(entry["status"], entry["error_code"]) for entry in log] == [(400, "ThrottlingException")] * 2 + [(200, None)]
+    assert [(entry["status"], entry["error_code"]) for entry in log] == [(400, "ThrottlingException")] * 2 + [
+        (200, None)
+    ]
     assert all(entry["params"]["layerDigest"] == digest for entry in log)
 
 
@@ -620,9 +716,37 @@ def test_get_object_bytes_per_second_paces_each_download(emu, ecr, demo):
     elapsed = time.monotonic() - started
     assert status == 200 and sha256(data) == layer["digest"] and headers["Content-Length"] == str(layer["size"])
     assert elapsed >= 0.4, f"{layer['size']} bytes at {rate} B/s took only {elapsed:.2f} s"
-    for rule in ({"operation": "GetDownloadUrlForLayer", "bytes_per_second": 10}, {"operation": "GetObject", "bytes_per_second": 0}):
+    for rule in (
+        {"operation": "GetDownloadUrlForLayer", "bytes_per_second": 10},
+        {"operation": "GetObject", "bytes_per_second": 0},
+    ):
         status, body = harness.http_json(f"{emu.endpoint_url}/_emulator/faults", "POST", rule)
         assert status == 400 and "bytes_per_second" in body["error"], rule
+
+
+def test_get_object_bytes_per_second_paces_each_range(emu, ecr, demo):
+    """Two ranged requests at once, as a parallel downloader makes them: each range gets the whole rate."""
+    layer = max(demo["layers"], key=lambda entry: entry["size"])
+    url = ecr.get_download_url_for_layer(repositoryName=DEMO, layerDigest=layer["digest"])["downloadUrl"]
+    rate = layer["size"]  # the whole layer in 1 s, each half in 0.5 s
+    emu.faults(operation="GetObject", bytes_per_second=rate)
+    middle = layer["size"] // 2
+    spans = [(0, middle - 1), (middle, layer["size"] - 1)]
+
+    def one(span):
+        started = time.monotonic()
+        status, headers, data = fetch(url, {"Range": f"bytes={span[0]}-{span[1]}"})
+        assert status == 206 and headers["Content-Range"] == f"bytes {span[0]}-{span[1]}/{layer['size']}"
+        return data, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(one, spans))
+    assert sha256(b"".join(data for data, _elapsed in results)) == layer["digest"]
+    for (first, last), (_data, elapsed) in zip(spans, results, strict=True):
+        # Paced as its own connection: the range's bytes at the rate, not the whole blob's, nor half the rate.
+        assert 0.45 <= elapsed < 0.95, f"bytes {first}-{last} at {rate} B/s took {elapsed:.2f} s"
+    ranges = sorted(entry["params"].get("range") for entry in emu.requests() if entry["operation"] == "GetObject")
+    assert ranges == sorted(f"bytes={first}-{last}" for first, last in spans)
 
 
 def test_ecr_fault_rules_by_digest_and_tampered_manifests(emu, ecr, demo):
@@ -645,15 +769,25 @@ def test_ecr_fault_rules_by_digest_and_tampered_manifests(emu, ecr, demo):
 
     emu.faults(operation="BatchGetImage", count=None, corrupt=True, digest=demo["image_digest"])
     assert ecr.batch_get_image(repositoryName=DEMO, imageIds=by_tag)["images"][0]["imageManifest"] == intact
-    tampered = ecr.batch_get_image(repositoryName=DEMO, imageIds=[{"imageDigest": demo["image_digest"]}])["images"][0]["imageManifest"]
+    tampered = ecr.batch_get_image(repositoryName=DEMO, imageIds=[{"imageDigest": demo["image_digest"]}])["images"][0][
+        "imageManifest"
+    ]
     assert tampered != intact and json.loads(tampered) == json.loads(intact)
-    for rule in ({"operation": "BatchGetImage", "truncate": 10}, {"operation": "DescribeImages", "code": "X", "digest": first}):
+    for rule in (
+        {"operation": "BatchGetImage", "truncate": 10},
+        {"operation": "DescribeImages", "code": "X", "digest": first},
+    ):
         status, body = harness.http_json(f"{emu.endpoint_url}/_emulator/faults", "POST", rule)
         assert status == 400 and body["error"], rule
 
 
 def test_invalid_fault_rules_are_rejected(emu):
-    for rule in ({}, {"operation": "GetDownloadUrlForLayer"}, {"operation": "PutImage", "corrupt": True}, {"operation": "*", "code": "X", "count": 0}):
+    for rule in (
+        {},
+        {"operation": "GetDownloadUrlForLayer"},
+        {"operation": "PutImage", "corrupt": True},
+        {"operation": "*", "code": "X", "count": 0},
+    ):
         status, body = harness.http_json(f"{emu.endpoint_url}/_emulator/faults", "POST", rule)
         assert status == 400 and body["error"], rule
     assert not emu.faults()
@@ -691,9 +825,21 @@ def test_request_log_records_requests(emu, ecr, demo):
 AUTH_CASES = [
     ("full access", harness.FULL_ACCESS, None),
     ("session", harness.SESSION, None),
-    ("unknown key", {"aws_access_key_id": "AKIAUNKNOWN000000000", "aws_secret_access_key": "x"}, "UnrecognizedClientException"),
-    ("wrong secret", {"aws_access_key_id": "AKIAEMULATOR00000001", "aws_secret_access_key": "not-the-secret"}, "InvalidSignatureException"),
-    ("session without token", {key: value for key, value in harness.SESSION.items() if key != "aws_session_token"}, "UnrecognizedClientException"),
+    (
+        "unknown key",
+        {"aws_access_key_id": "AKIAUNKNOWN000000000", "aws_secret_access_key": "x"},
+        "UnrecognizedClientException",
+    ),
+    (
+        "wrong secret",
+        {"aws_access_key_id": "AKIAEMULATOR00000001", "aws_secret_access_key": "not-the-secret"},
+        "InvalidSignatureException",
+    ),
+    (
+        "session without token",
+        {key: value for key, value in harness.SESSION.items() if key != "aws_session_token"},
+        "UnrecognizedClientException",
+    ),
     ("expired", harness.EXPIRED, "ExpiredTokenException"),
     ("denied", harness.DENIED, "AccessDeniedException"),
 ]
@@ -714,8 +860,10 @@ def test_auth_with_boto3(auth_emulator, name, credentials, code):
     message = exc.value.response["Error"]["Message"]
     if code == "AccessDeniedException":
         assert message == (
-            "User: arn:aws:iam::123456789012:user/emulator-denied is not authorized to perform: ecr:GetDownloadUrlForLayer on resource: "
-            "arn:aws:ecr:us-east-1:123456789012:repository/auth/test because no identity-based policy allows the ecr:GetDownloadUrlForLayer action"
+            "User: arn:aws:iam::123456789012:user/emulator-denied is not authorized to perform: "
+            "ecr:GetDownloadUrlForLayer on resource: "
+            "arn:aws:ecr:us-east-1:123456789012:repository/auth/test because no identity-based policy allows the "
+            "ecr:GetDownloadUrlForLayer action"
         )
     elif code == "ExpiredTokenException":
         assert message == "The security token included in the request is expired"
@@ -726,7 +874,11 @@ def test_auth_with_boto3(auth_emulator, name, credentials, code):
         assert message.startswith("The request signature we calculated does not match the signature you provided.")
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     entry = auth_emulator.requests(clear=True)[-1]
-    assert (entry["operation"], entry["error_code"], entry["access_key"]) == ("GetDownloadUrlForLayer", code, credentials["aws_access_key_id"])
+    assert (entry["operation"], entry["error_code"], entry["access_key"]) == (
+        "GetDownloadUrlForLayer",
+        code,
+        credentials["aws_access_key_id"],
+    )
 
 
 def test_auth_missing_signature(auth_emulator):
@@ -752,7 +904,16 @@ def test_auth_tampered_body_is_refused(auth_emulator):
 @pytest.mark.parametrize("name, credentials, code", AUTH_CASES, ids=[case[0] for case in AUTH_CASES])
 def test_auth_with_aws_cli(auth_emulator, aws_cli, name, credentials, code):
     digest = auth_emulator.pushed["config"]["digest"]
-    result = aws_cli(auth_emulator, "ecr", "get-download-url-for-layer", "--repository-name", "auth/test", "--layer-digest", digest, credentials=credentials)
+    result = aws_cli(
+        auth_emulator,
+        "ecr",
+        "get-download-url-for-layer",
+        "--repository-name",
+        "auth/test",
+        "--layer-digest",
+        digest,
+        credentials=credentials,
+    )
     if code is None:
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["layerDigest"] == digest

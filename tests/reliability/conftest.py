@@ -9,9 +9,7 @@ records are printed at the end of the run and, when ``RELIABILITY_FIGURES`` name
 written there as JSON.
 """
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import signal
@@ -23,14 +21,15 @@ import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
 STRESS = os.environ.get("STRESS", "") not in ("", "0")
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(HERE))
 # <build>/ansible_collections/airgap/ecr: the Makefile exports the same path.
-COLLECTIONS_PATH = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.dirname(os.path.dirname(os.path.dirname(COLLECTION_ROOT)))
+COLLECTIONS_PATH = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.path.dirname(
+    os.path.dirname(os.path.dirname(COLLECTION_ROOT))
+)
 # The collection loader, as ansible-playbook has it, so that plugin loaders (the lookup) find this collection.
 if not any(isinstance(finder, _AnsibleCollectionFinder) for finder in sys.meta_path):
     _AnsibleCollectionFinder(paths=[COLLECTIONS_PATH])._install()  # pylint: disable=protected-access
@@ -38,19 +37,17 @@ if not any(isinstance(finder, _AnsibleCollectionFinder) for finder in sys.meta_p
 # pylint: disable=wrong-import-position
 from ansible_collections.airgap.ecr.tests.emulator import images  # noqa: E402
 from ansible_collections.airgap.ecr.tests.emulator.harness import Emulator  # noqa: E402
+from ansible_collections.airgap.ecr.tests.support.credentials import REGION  # noqa: E402,F401  pylint: disable=unused-import
+from ansible_collections.airgap.ecr.tests.support.credentials import aws_options  # noqa: E402
+from ansible_collections.airgap.ecr.tests.support.digests import file_digest  # noqa: E402
+from ansible_collections.airgap.ecr.tests.support.modules import run_module  # noqa: E402,F401  pylint: disable=unused-import
 
 # pylint: enable=wrong-import-position
 BIN = os.path.dirname(sys.executable)
 PLAYBOOK_TIMEOUT = 600
 
-REGION = "us-east-1"
 DEMO = images.DEMO_REPOSITORY
 MANY = "reliability/many"
-# The emulator's credential table (tests/emulator/README.md), as module options.
-FULL_ACCESS = {"access_key": "AKIAEMULATOR00000001", "secret_key": "emulator-secret-key-0001"}
-SESSION = {"access_key": "ASIAEMULATOR00000002", "secret_key": "emulator-secret-key-0002", "session_token": "emulator-session-token-0002"}
-EXPIRED = {"access_key": "ASIAEMULATOR00000003", "secret_key": "emulator-secret-key-0003", "session_token": "emulator-expired-token-0003"}
-DENIED = {"access_key": "AKIAEMULATOR00000004", "secret_key": "emulator-secret-key-0004"}
 
 
 def scaled(normal, stress):
@@ -109,7 +106,10 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_aws_environment():
-    """No AWS configuration of the machine may help or hinder: no files, no instance metadata, no proxy to the emulator."""
+    """No AWS configuration of the machine may help or hinder.
+
+    No files, no instance metadata, no proxy to the emulator.
+    """
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith("AWS_") or name.lower() in ("http_proxy", "https_proxy", "all_proxy"):
@@ -147,14 +147,14 @@ def many_fixture(emulator):
 @pytest.fixture(scope="session", name="demo")
 def demo_fixture(emulator):
     """airgap/demo:1.0 as the emulator describes it (config and three layers, 32 KiB to 4 MiB)."""
-    return next(image for image in emulator.images() if image["repository"] == DEMO and images.DEMO_TAG in image["tags"])
+    return next(
+        image for image in emulator.images() if image["repository"] == DEMO and images.DEMO_TAG in image["tags"]
+    )
 
 
 def aws_args(emulator, **changes):
     """The AWS options of a module run against the emulator, full access unless ``changes`` say otherwise."""
-    args = dict(FULL_ACCESS, region=REGION, endpoint_url=emulator.endpoint_url)
-    args.update(changes)
-    return {name: value for name, value in args.items() if value is not None}
+    return aws_options(emulator.endpoint_url, **changes)
 
 
 def refused_port():
@@ -172,27 +172,6 @@ def wait_for(predicate, timeout, step=0.05):
         time.sleep(step)
         value = predicate()
     return value
-
-
-# --------------------------------------------------------------------------- modules
-
-
-class ModuleDidNotExit(AssertionError):
-    """A module's main() returned instead of calling exit_json or fail_json."""
-
-
-def run_module(main, check_mode=False, **args):
-    """``(failed, result)`` of ``main()`` run through its real entry point; a traceback fails the test."""
-    output = io.StringIO()
-    code = None
-    with patch_module_args(dict(args, _ansible_check_mode=check_mode)), contextlib.redirect_stdout(output):
-        try:
-            main()
-        except SystemExit as exit_info:
-            code = exit_info.code
-    if code is None:
-        raise ModuleDidNotExit(output.getvalue())
-    return code != 0, json.loads(output.getvalue())
 
 
 # --------------------------------------------------------------------------- ansible-playbook
@@ -274,8 +253,13 @@ class Ansible:
         output_path = self.write("output.txt", "")
         with open(output_path, "wb") as output:
             process = subprocess.Popen(  # pylint: disable=consider-using-with
-                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=self.environment(log_path),
-                cwd=self.workdir, start_new_session=True,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=self.environment(log_path),
+                cwd=self.workdir,
+                start_new_session=True,
             )
         return process, log_path, output_path
 
@@ -378,18 +362,17 @@ def role_play(emulator, hosts="fleet", aws=None, **role_vars):
         "image_fetch_aws": aws if aws is not None else aws_args(emulator),
     }
     variables.update(role_vars)
-    return [{"name": "Fetch the image", "hosts": hosts, "gather_facts": False, "roles": [dict({"role": "airgap.ecr.image_fetch"}, **variables)]}]
+    return [
+        {
+            "name": "Fetch the image",
+            "hosts": hosts,
+            "gather_facts": False,
+            "roles": [dict({"role": "airgap.ecr.image_fetch"}, **variables)],
+        }
+    ]
 
 
 # --------------------------------------------------------------------------- files
-
-
-def file_digest(path, algorithm="sha256"):
-    hasher = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    return f"{algorithm}:{hasher.hexdigest()}"
 
 
 def tree_state(root):
@@ -403,7 +386,16 @@ def tree_state(root):
         for path in [directory] + [os.path.join(directory, name) for name in sorted(files) + links]:
             info = os.lstat(path)
             content = file_digest(path) if stat.S_ISREG(info.st_mode) else None
-            entries.append([os.path.relpath(path, root), stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), info.st_size, info.st_mtime_ns, content])
+            entries.append(
+                [
+                    os.path.relpath(path, root),
+                    stat.S_IFMT(info.st_mode),
+                    stat.S_IMODE(info.st_mode),
+                    info.st_size,
+                    info.st_mtime_ns,
+                    content,
+                ]
+            )
     return entries
 
 
@@ -458,7 +450,9 @@ def verify_layout(dest, ref_name):
     assert os.path.isfile(os.path.join(dest, "index.json")), f"no index.json in {dest}"
     assert not unverified_final_files(dest), unverified_final_files(dest)
     assert not stray_files(dest), stray_files(dest)
-    result = subprocess.run(["skopeo", "inspect", f"oci:{dest}:{ref_name}"], capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        ["skopeo", "inspect", f"oci:{dest}:{ref_name}"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     inspected = json.loads(result.stdout)
     for layer in inspected["Layers"]:

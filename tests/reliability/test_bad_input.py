@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 
 from ansible.errors import AnsibleError
 from ansible.plugins.loader import lookup_loader
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import aws_argument_spec
 
 from ansible_collections.airgap.ecr.plugins.modules import blob_fetch
@@ -39,7 +38,12 @@ from ansible_collections.airgap.ecr.tests.reliability.conftest import run_module
 from ansible_collections.airgap.ecr.tests.reliability.conftest import scaled
 
 EXAMPLES = scaled(600, 6000)
-MODULES = {"ecr_layer_url": ecr_layer_url.main, "ecr_image_layers": ecr_image_layers.main, "blob_fetch": blob_fetch.main, "oci_layout": oci_layout.main}
+MODULES = {
+    "ecr_layer_url": ecr_layer_url.main,
+    "ecr_image_layers": ecr_image_layers.main,
+    "blob_fetch": blob_fetch.main,
+    "oci_layout": oci_layout.main,
+}
 # Modules that download on the target host: their cases get a dest of their own and the emulator's URL.
 DOWNLOADERS = ("blob_fetch", "oci_layout")
 
@@ -54,7 +58,10 @@ _PLATFORM_PART = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 def valid_repository(value):
-    return _REPOSITORY["min"] <= len(value) <= _REPOSITORY["max"] and re.fullmatch(_REPOSITORY["pattern"], value) is not None
+    return (
+        _REPOSITORY["min"] <= len(value) <= _REPOSITORY["max"]
+        and re.fullmatch(_REPOSITORY["pattern"], value) is not None
+    )
 
 
 def valid_registry_id(value):
@@ -81,7 +88,9 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 ASCII = st.text(string.printable, max_size=80)
 LOWER = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
 HEX64 = st.text("0123456789abcdef", min_size=64, max_size=64)
-GOOD_REPOSITORY = st.builds("/".join, st.lists(st.builds("-".join, st.lists(LOWER, min_size=1, max_size=3)), min_size=1, max_size=3)).filter(valid_repository)
+GOOD_REPOSITORY = st.builds(
+    "/".join, st.lists(st.builds("-".join, st.lists(LOWER, min_size=1, max_size=3)), min_size=1, max_size=3)
+).filter(valid_repository)
 GOOD_DIGEST = st.builds("sha256:{}".format, HEX64)
 GOOD_REGISTRY_ID = st.one_of(st.none(), st.text("0123456789", min_size=12, max_size=12))
 
@@ -93,9 +102,17 @@ def invalid(strategy, oracle):
 BAD_REPOSITORY = st.one_of(
     invalid(TEXT, valid_repository),
     invalid(ASCII, valid_repository),
-    st.builds("{}{}".format, GOOD_REPOSITORY, st.sampled_from([":latest", ":1.0", "@sha256:" + "a" * 64, "/", "-", "//x", " "])),
-    st.builds("{}.{}:{}/{}".format, LOWER, LOWER, st.integers(1, 65535), GOOD_REPOSITORY),  # a registry host before the name
-    st.builds(lambda name, index: name[:index] + name[index:].upper(), GOOD_REPOSITORY, st.integers(0, 5)).filter(lambda value: not valid_repository(value)),
+    st.builds(
+        "{}{}".format,
+        GOOD_REPOSITORY,
+        st.sampled_from([":latest", ":1.0", "@sha256:" + "a" * 64, "/", "-", "//x", " "]),
+    ),
+    st.builds(
+        "{}.{}:{}/{}".format, LOWER, LOWER, st.integers(1, 65535), GOOD_REPOSITORY
+    ),  # a registry host before the name
+    st.builds(lambda name, index: name[:index] + name[index:].upper(), GOOD_REPOSITORY, st.integers(0, 5)).filter(
+        lambda value: not valid_repository(value)
+    ),
     st.builds(lambda char, count: char * count, st.sampled_from("abc0"), st.integers(257, 400)),
     st.sampled_from(["a", "", "A", "-a", "a-", "a//b", "a_/b", "team/App", "team app"]),
     st.builds("{}\n".format, GOOD_REPOSITORY),
@@ -103,7 +120,9 @@ BAD_REPOSITORY = st.one_of(
 BAD_DIGEST = st.one_of(
     invalid(TEXT, valid_digest),
     invalid(ASCII, valid_digest),
-    st.builds("sha256:{}".format, st.text("0123456789abcdef", max_size=130)).filter(lambda value: not valid_digest(value)),
+    st.builds("sha256:{}".format, st.text("0123456789abcdef", max_size=130)).filter(
+        lambda value: not valid_digest(value)
+    ),
     st.builds("sha256:{}".format, HEX64.map(str.upper)).filter(lambda value: not valid_digest(value)),
     st.builds("{}:{}".format, st.sampled_from(["md5", "sha1", "SHA256", "sha384", "blake3", "sha-256"]), HEX64),
     st.builds("sha512:{}".format, HEX64),
@@ -116,15 +135,28 @@ BAD_REGISTRY_ID = st.one_of(
     invalid(TEXT, valid_registry_id),
     st.text("0123456789", max_size=20).filter(lambda value: not valid_registry_id(value)),
     st.builds(" {}".format, st.text("0123456789", min_size=12, max_size=12)),
-    st.integers(0, 10 ** 11 - 1).map(str),
+    st.integers(0, 10**11 - 1).map(str),
     st.builds("{}\n".format, st.text("0123456789", min_size=12, max_size=12)),
 )
 BAD_PLATFORM = st.one_of(
     invalid(TEXT, valid_platform),
     invalid(st.builds("/".join, st.lists(ASCII, max_size=5)), valid_platform),
-    st.sampled_from(["linux", "linux/", "/amd64", "Linux/amd64", "linux/amd64/v8/extra", "linux amd64", "linux/arm64/", "linux/amd64\n"]),
+    st.sampled_from(
+        [
+            "linux",
+            "linux/",
+            "/amd64",
+            "Linux/amd64",
+            "linux/amd64/v8/extra",
+            "linux amd64",
+            "linux/arm64/",
+            "linux/amd64\n",
+        ]
+    ),
 )
-BAD_TAG = st.one_of(invalid(TEXT, valid_tag), st.sampled_from([".hidden", "-dash", "a" * 301, "1.0:extra", "tag@sha256", "1.0\n"]))
+BAD_TAG = st.one_of(
+    invalid(TEXT, valid_tag), st.sampled_from([".hidden", "-dash", "a" * 301, "1.0:extra", "tag@sha256", "1.0\n"])
+)
 BAD_CONCURRENCY = st.one_of(st.integers(max_value=0), st.integers(min_value=65))
 
 
@@ -143,7 +175,11 @@ def ecr_layer_url_cases(draw, kind):
         args["digest"] = value = draw(BAD_DIGEST)
         return case("ecr_layer_url", args, f"digest {value!r}", category="digest")
     if kind == "digests":
-        entries = draw(st.lists(st.one_of(GOOD_DIGEST, BAD_DIGEST), min_size=1, max_size=10).filter(lambda found: not all(map(valid_digest, found))))
+        entries = draw(
+            st.lists(st.one_of(GOOD_DIGEST, BAD_DIGEST), min_size=1, max_size=10).filter(
+                lambda found: not all(map(valid_digest, found))
+            )
+        )
         args.pop("digest")
         args["digests"] = entries
         named = [f"digests[{index}] {value!r}" for index, value in enumerate(entries) if not valid_digest(value)]
@@ -156,10 +192,14 @@ def ecr_layer_url_cases(draw, kind):
         return case("ecr_layer_url", args, f"concurrency {value!r} is out of range", category="option combination")
     if kind == "both":
         args["digests"] = [digest]
-        return case("ecr_layer_url", args, "parameters are mutually exclusive: digest|digests", category="option combination")
+        return case(
+            "ecr_layer_url", args, "parameters are mutually exclusive: digest|digests", category="option combination"
+        )
     if kind == "neither":
         args.pop("digest")
-        return case("ecr_layer_url", args, "one of the following is required: digest, digests", category="option combination")
+        return case(
+            "ecr_layer_url", args, "one of the following is required: digest, digests", category="option combination"
+        )
     if kind == "empty":
         args.pop("digest")
         args["digests"] = []
@@ -171,13 +211,21 @@ def ecr_layer_url_cases(draw, kind):
 
 @st.composite
 def ecr_image_layers_cases(draw, kind):
-    args = {"repository": draw(GOOD_REPOSITORY), "image_tag": draw(st.from_regex(r"[a-z0-9][a-z0-9.-]{0,20}", fullmatch=True))}
+    args = {
+        "repository": draw(GOOD_REPOSITORY),
+        "image_tag": draw(st.from_regex(r"[a-z0-9][a-z0-9.-]{0,20}", fullmatch=True)),
+    }
     if kind == "repository":
         args["repository"] = value = draw(BAD_REPOSITORY)
         return case("ecr_image_layers", args, f"repository {value!r}", category="repository")
     if kind == "platform":
         args["platform"] = value = draw(BAD_PLATFORM)
-        return case("ecr_image_layers", args, f"platform {value!r} is not of the form os/architecture[/variant]", category="platform")
+        return case(
+            "ecr_image_layers",
+            args,
+            f"platform {value!r} is not of the form os/architecture[/variant]",
+            category="platform",
+        )
     if kind == "image_tag":
         args["image_tag"] = value = draw(BAD_TAG)
         return case("ecr_image_layers", args, f"image_tag {value!r} is not a valid tag", category="option combination")
@@ -193,15 +241,27 @@ def ecr_image_layers_cases(draw, kind):
         return case("ecr_image_layers", args, f"concurrency {value!r} is out of range", category="option combination")
     if kind == "both":
         args["image_digest"] = draw(GOOD_DIGEST)
-        return case("ecr_image_layers", args, "parameters are mutually exclusive: image_tag|image_digest", category="option combination")
+        return case(
+            "ecr_image_layers",
+            args,
+            "parameters are mutually exclusive: image_tag|image_digest",
+            category="option combination",
+        )
     args.pop("image_tag")
-    return case("ecr_image_layers", args, "one of the following is required: image_tag, image_digest", category="option combination")
+    return case(
+        "ecr_image_layers",
+        args,
+        "one of the following is required: image_tag, image_digest",
+        category="option combination",
+    )
 
 
 def oci_manifest(config_digest, size):
     """An OCI image manifest whose only blob is a config of that digest and size."""
     config = {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": size}
-    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []})
+    return json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []}
+    )
 
 
 def downloader_case(module, good):
@@ -218,7 +278,7 @@ def blob_fetch_cases(draw, kind, module="blob_fetch"):
 
     With ``module="oci_layout"``, the same through oci_layout's ``blobs`` option."""
     url = "{endpoint}/bucket/key?X-Amz-Signature=0123"
-    good = {"digest": draw(GOOD_DIGEST), "url": url, "size": draw(st.integers(0, 10 ** 9))}
+    good = {"digest": draw(GOOD_DIGEST), "url": url, "size": draw(st.integers(0, 10**9))}
     args = {"blobs": [dict(good)], "dest": "{dest}"}
     make_case = downloader_case(module, good)
     if kind == "digest":
@@ -227,24 +287,40 @@ def blob_fetch_cases(draw, kind, module="blob_fetch"):
         return make_case("blob_fetch", args, expected, category="digest")
     if kind == "url":
         # Not a substring of the digest: the module masks the URL (a credential) wherever it appears.
-        value = draw(st.one_of(st.builds("{}://{}/x".format, st.sampled_from(["ftp", "file", "s3", "gopher"]), LOWER),
-                               st.builds("x{}".format, ASCII).filter(lambda text: "://" not in text)))
+        value = draw(
+            st.one_of(
+                st.builds("{}://{}/x".format, st.sampled_from(["ftp", "file", "s3", "gopher"]), LOWER),
+                st.builds("x{}".format, ASCII).filter(lambda text: "://" not in text),
+            )
+        )
         args["blobs"][0]["url"] = value
-        return make_case("blob_fetch", args, f"blobs[0].url (for {good['digest']}) is not an http:// or https:// URL", category="option combination")
+        return make_case(
+            "blob_fetch",
+            args,
+            f"blobs[0].url (for {good['digest']}) is not an http:// or https:// URL",
+            category="option combination",
+        )
     if kind == "size":
-        args["blobs"][0]["size"] = value = draw(st.one_of(st.integers(max_value=-1), st.sampled_from(["big", "1.5", "-3"])))
+        args["blobs"][0]["size"] = value = draw(
+            st.one_of(st.integers(max_value=-1), st.sampled_from(["big", "1.5", "-3"]))
+        )
         return make_case("blob_fetch", args, f"blobs[0].size {value!r} is not a size", category="option combination")
     if kind == "conflict":
         args["blobs"][0]["layer_digest"] = draw(GOOD_DIGEST.filter(lambda value: value != good["digest"]))
-        return make_case("blob_fetch", args, "blobs[0] has both digest and layer_digest, with different values", category="digest")
+        return make_case(
+            "blob_fetch", args, "blobs[0] has both digest and layer_digest, with different values", category="digest"
+        )
     if kind == "no_url":
         args["blobs"].append({"digest": draw(GOOD_DIGEST.filter(lambda value: value != good["digest"]))})
-        return make_case("blob_fetch", args, "blobs[1] (", ") has no url, and is not present in dest", category="option combination")
+        return make_case(
+            "blob_fetch", args, "blobs[1] (", ") has no url, and is not present in dest", category="option combination"
+        )
     if kind == "not_a_dict":
         args["blobs"] = [draw(ASCII.filter(lambda text: "=" not in text and not text.lstrip().startswith("{")))]
         # Ansible's own check of the entry against the option's suboptions answers first.
-        return make_case("blob_fetch", args, "dictionary requested, could not parse JSON or key=value",
-                         category="option combination")
+        return make_case(
+            "blob_fetch", args, "dictionary requested, could not parse JSON or key=value", category="option combination"
+        )
     if kind == "empty":
         args["blobs"] = []
         return make_case("blob_fetch", args, "blobs is empty", category="option combination")
@@ -271,20 +347,43 @@ def lookup_cases(draw, kind):
         options["registry_id"] = value = draw(BAD_REGISTRY_ID)
         return case("lookup", {"terms": terms, "options": options}, f"registry_id {value!r}", category="registry_id")
     options["concurrency"] = value = draw(BAD_CONCURRENCY)
-    return case("lookup", {"terms": terms, "options": options}, f"concurrency {value!r} is out of range", category="option combination")
+    return case(
+        "lookup",
+        {"terms": terms, "options": options},
+        f"concurrency {value!r} is out of range",
+        category="option combination",
+    )
 
 
 def all_cases():
     """Every kind of invalid input, grouped so that each group is drawn about as often as the others."""
     groups = {
-        "repository": [ecr_layer_url_cases("repository"), ecr_image_layers_cases("repository"), lookup_cases("repository")],
-        "digest": [ecr_layer_url_cases("digest"), ecr_layer_url_cases("digests"), ecr_image_layers_cases("image_digest"), blob_fetch_cases("digest"),
-                   blob_fetch_cases("conflict"), blob_fetch_cases("digest", "oci_layout"), lookup_cases("digest")],
-        "registry_id": [ecr_layer_url_cases("registry_id"), ecr_image_layers_cases("registry_id"), lookup_cases("registry_id")],
+        "repository": [
+            ecr_layer_url_cases("repository"),
+            ecr_image_layers_cases("repository"),
+            lookup_cases("repository"),
+        ],
+        "digest": [
+            ecr_layer_url_cases("digest"),
+            ecr_layer_url_cases("digests"),
+            ecr_image_layers_cases("image_digest"),
+            blob_fetch_cases("digest"),
+            blob_fetch_cases("conflict"),
+            blob_fetch_cases("digest", "oci_layout"),
+            lookup_cases("digest"),
+        ],
+        "registry_id": [
+            ecr_layer_url_cases("registry_id"),
+            ecr_image_layers_cases("registry_id"),
+            lookup_cases("registry_id"),
+        ],
         "platform": [ecr_image_layers_cases("platform")],
         "options": [ecr_layer_url_cases(kind) for kind in ("concurrency", "both", "neither", "empty", "unknown")]
         + [ecr_image_layers_cases(kind) for kind in ("image_tag", "concurrency", "both", "neither")]
-        + [blob_fetch_cases(kind) for kind in ("url", "size", "no_url", "not_a_dict", "empty", "concurrency", "retries", "timeout")]
+        + [
+            blob_fetch_cases(kind)
+            for kind in ("url", "size", "no_url", "not_a_dict", "empty", "concurrency", "retries", "timeout")
+        ]
         + [blob_fetch_cases(kind, "oci_layout") for kind in ("url", "no_url", "empty", "concurrency")]
         + [lookup_cases("concurrency")],
     }
@@ -297,7 +396,15 @@ def option_names(spec):
 
 
 # ecr_layer_url's options and aliases, and amazon.aws's: a generated option name must be none of them.
-KNOWN_OPTIONS = option_names(aws_argument_spec()) | {"repository", "repository_name", "digest", "layer_digest", "digests", "registry_id", "concurrency"}
+KNOWN_OPTIONS = option_names(aws_argument_spec()) | {
+    "repository",
+    "repository_name",
+    "digest",
+    "layer_digest",
+    "digests",
+    "registry_id",
+    "concurrency",
+}
 
 
 def test_invalid_input_fails_clearly_before_any_request(emulator, tmp_path, figures):
@@ -311,8 +418,14 @@ def test_invalid_input_fails_clearly_before_any_request(emulator, tmp_path, figu
     # Shrinking only in make stress: make reliability reports the failing example as generated, at once.
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if STRESS else [])
 
-    @settings(max_examples=EXAMPLES, derandomize=not STRESS, database=None, deadline=None, phases=phases,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=not STRESS,
+        database=None,
+        deadline=None,
+        phases=phases,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    )
     @given(all_cases())
     def check(generated):
         started = time.time()
@@ -328,8 +441,12 @@ def test_invalid_input_fails_clearly_before_any_request(emulator, tmp_path, figu
             args = dict(generated["args"])
             if generated["module"] in DOWNLOADERS:
                 args["dest"] = dest
-                args["blobs"] = [dict(blob, url=blob["url"].format(endpoint=emulator.endpoint_url)) if isinstance(blob, dict) and "url" in blob
-                                 and blob["url"].startswith("{endpoint}") else blob for blob in args["blobs"]]
+                args["blobs"] = [
+                    dict(blob, url=blob["url"].format(endpoint=emulator.endpoint_url))
+                    if isinstance(blob, dict) and "url" in blob and blob["url"].startswith("{endpoint}")
+                    else blob
+                    for blob in args["blobs"]
+                ]
             else:
                 args.update(aws_args(emulator))
             failed, result = run_module(MODULES[generated["module"]], **args)
@@ -351,8 +468,17 @@ def test_invalid_input_fails_clearly_before_any_request(emulator, tmp_path, figu
     assert not os.path.exists(dest), "blob_fetch or oci_layout wrote into dest"
     total = sum(seen.values())
     assert total >= EXAMPLES - 50, seen
-    assert all(seen[category] >= EXAMPLES // 20 for category in ("repository", "digest", "registry_id", "platform", "option combination")), seen
+    assert all(
+        seen[category] >= EXAMPLES // 20
+        for category in ("repository", "digest", "registry_id", "platform", "option combination")
+    ), seen
     figures.add("bad input", "generated invalid inputs, all rejected before any request", f"{total} of {total}")
     figures.add("bad input", "by kind", ", ".join(f"{name} {count}" for name, count in sorted(seen.items())))
-    figures.add("bad input", "by entry point", ", ".join(f"{name} {count}" for name, count in sorted(by_module.items())))
-    figures.add("bad input", "requests that reached the endpoint", str(len([entry for entry in emulator.requests() if entry["time"] >= begun])))
+    figures.add(
+        "bad input", "by entry point", ", ".join(f"{name} {count}" for name, count in sorted(by_module.items()))
+    )
+    figures.add(
+        "bad input",
+        "requests that reached the endpoint",
+        str(len([entry for entry in emulator.requests() if entry["time"] >= begun])),
+    )

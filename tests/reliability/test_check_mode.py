@@ -60,8 +60,15 @@ def test_modules_in_check_mode_write_nothing(emu, tmp_path, figures):
         failed, result = run_module(blob_fetch.main, check_mode=True, blobs=blobs, dest=dest)
         assert not failed and result["changed"], result
         assert {blob["status"] for blob in result["blobs"]} <= {"would_fetch", "present"}
-        failed, result = run_module(oci_layout.main, check_mode=True, dest=dest, manifest=image["manifest"], media_type=image["media_type"],
-                                    ref_name="1.0", archive=os.path.join(dest, "..", "image.tar"))
+        failed, result = run_module(
+            oci_layout.main,
+            check_mode=True,
+            dest=dest,
+            manifest=image["manifest"],
+            media_type=image["media_type"],
+            ref_name="1.0",
+            archive=os.path.join(dest, "..", "image.tar"),
+        )
         assert not failed and result["changed"], result
     assert tree_state(root) == before
     assert not [entry for entry in emu.requests() if entry["operation"] == "GetObject"], "check mode downloads nothing"
@@ -84,28 +91,82 @@ def test_module_lookup_and_role_in_check_mode_write_nothing(emu, ansible, tmp_pa
             "gather_facts": False,
             "module_defaults": {"group/airgap.ecr.aws": aws},
             "tasks": [
-                {"name": "Resolve the image", "airgap.ecr.ecr_image_layers": {"repository": DEMO, "image_tag": "1.0"},
-                 "delegate_to": "localhost", "run_once": True, "register": "image", "no_log": True},
-                {"name": "Resolve one layer", "airgap.ecr.ecr_layer_url": {"repository": DEMO, "digests": [digest]},
-                 "delegate_to": "localhost", "run_once": True, "register": "layer", "no_log": True},
-                {"name": "Download", "airgap.ecr.blob_fetch": {"blobs": "{{ [image.config] + image.layers }}", "dest": "{{ dest }}"},
-                 "register": "fetched", "no_log": True},
-                {"name": "Lay out", "airgap.ecr.oci_layout": {"dest": "{{ dest }}", "manifest": "{{ image.manifest }}", "media_type": "{{ image.media_type }}",
-                                                              "ref_name": "1.0", "archive": "{{ dest }}.tar"}, "register": "layout"},
-                {"name": "Write a URL from the lookup", "ansible.builtin.copy": {
-                    "dest": "{{ dest }}/../url.txt", "mode": "0600",
-                    "content": "{{ lookup('airgap.ecr.ecr_layer_url', '" + digest + "', repository='" + DEMO + "', access_key='" + aws["access_key"]
-                               + "', secret_key='" + aws["secret_key"] + "', endpoint_url='" + aws["endpoint_url"] + "', region='" + aws["region"] + "') }}"},
-                 "no_log": True, "register": "copied"},
-                {"name": "Check mode reported changes to make", "ansible.builtin.assert": {"that": [
-                    "fetched is changed", "layout is changed", "copied is changed", "layer.layers | length == 1", "image.layers | length == 3"]}},
+                {
+                    "name": "Resolve the image",
+                    "airgap.ecr.ecr_image_layers": {"repository": DEMO, "image_tag": "1.0"},
+                    "delegate_to": "localhost",
+                    "run_once": True,
+                    "register": "image",
+                    "no_log": True,
+                },
+                {
+                    "name": "Resolve one layer",
+                    "airgap.ecr.ecr_layer_url": {"repository": DEMO, "digests": [digest]},
+                    "delegate_to": "localhost",
+                    "run_once": True,
+                    "register": "layer",
+                    "no_log": True,
+                },
+                {
+                    "name": "Download",
+                    "airgap.ecr.blob_fetch": {"blobs": "{{ [image.config] + image.layers }}", "dest": "{{ dest }}"},
+                    "register": "fetched",
+                    "no_log": True,
+                },
+                {
+                    "name": "Lay out",
+                    "airgap.ecr.oci_layout": {
+                        "dest": "{{ dest }}",
+                        "manifest": "{{ image.manifest }}",
+                        "media_type": "{{ image.media_type }}",
+                        "ref_name": "1.0",
+                        "archive": "{{ dest }}.tar",
+                    },
+                    "register": "layout",
+                },
+                {
+                    "name": "Write a URL from the lookup",
+                    "ansible.builtin.copy": {
+                        "dest": "{{ dest }}/../url.txt",
+                        "mode": "0600",
+                        "content": "{{ lookup('airgap.ecr.ecr_layer_url', '"
+                        + digest
+                        + "', repository='"
+                        + DEMO
+                        + "', access_key='"
+                        + aws["access_key"]
+                        + "', secret_key='"
+                        + aws["secret_key"]
+                        + "', endpoint_url='"
+                        + aws["endpoint_url"]
+                        + "', region='"
+                        + aws["region"]
+                        + "') }}",
+                    },
+                    "no_log": True,
+                    "register": "copied",
+                },
+                {
+                    "name": "Check mode reported changes to make",
+                    "ansible.builtin.assert": {
+                        "that": [
+                            "fetched is changed",
+                            "layout is changed",
+                            "copied is changed",
+                            "layer.layers | length == 1",
+                            "image.layers | length == 3",
+                        ]
+                    },
+                },
             ],
         },
         role_play(emu, image_fetch_tag="1.0", image_fetch_archive="{{ dest }}.tar")[0],
     ]
     before = tree_hash(root)
     state = tree_state(root)
-    run = ansible.run(plays, ansible.inventory({name: {"dest": dest} for name, dest in hosts.items()}), args=["--check", "--diff"])
+    run = ansible.run(
+        plays, ansible.inventory({name: {"dest": dest} for name, dest in hosts.items()}), args=["--check", "--diff"]
+    )
     assert run.rc == 0, run
     assert tree_state(root) == state
     assert tree_hash(root) == before
@@ -113,5 +174,8 @@ def test_module_lookup_and_role_in_check_mode_write_nothing(emu, ansible, tmp_pa
     log = emu.requests()
     assert not [entry for entry in log if entry["operation"] == "GetObject"], "check mode downloads nothing"
     assert {entry["operation"] for entry in log} == {"BatchGetImage", "GetDownloadUrlForLayer"}
-    figures.add("check mode", f"modules + lookup + role with --check, {len(hosts)} hosts in 3 states: tree hash before = after",
-                f"{before[:12]} = {tree_hash(root)[:12]}")
+    figures.add(
+        "check mode",
+        f"modules + lookup + role with --check, {len(hosts)} hosts in 3 states: tree hash before = after",
+        f"{before[:12]} = {tree_hash(root)[:12]}",
+    )

@@ -17,15 +17,15 @@ from ansible.plugins.loader import lookup_loader
 from ansible_collections.airgap.ecr.plugins.modules import ecr_image_layers
 from ansible_collections.airgap.ecr.plugins.modules import ecr_layer_url
 from ansible_collections.airgap.ecr.tests.reliability.conftest import DEMO
-from ansible_collections.airgap.ecr.tests.reliability.conftest import DENIED
-from ansible_collections.airgap.ecr.tests.reliability.conftest import EXPIRED
-from ansible_collections.airgap.ecr.tests.reliability.conftest import FULL_ACCESS
 from ansible_collections.airgap.ecr.tests.reliability.conftest import REGION
-from ansible_collections.airgap.ecr.tests.reliability.conftest import SESSION
 from ansible_collections.airgap.ecr.tests.reliability.conftest import read_text
 from ansible_collections.airgap.ecr.tests.reliability.conftest import role_play
 from ansible_collections.airgap.ecr.tests.reliability.conftest import run_module
 from ansible_collections.airgap.ecr.tests.reliability.conftest import verify_layout
+from ansible_collections.airgap.ecr.tests.support.credentials import DENIED_OPTIONS as DENIED
+from ansible_collections.airgap.ecr.tests.support.credentials import EXPIRED_OPTIONS as EXPIRED
+from ansible_collections.airgap.ecr.tests.support.credentials import FULL_ACCESS_OPTIONS as FULL_ACCESS
+from ansible_collections.airgap.ecr.tests.support.credentials import SESSION_OPTIONS as SESSION
 
 WRONG_SECRET = "reliability-wrong-secret-key-5e1f"
 UNKNOWN = {"access_key": "AKIARELIABILITY00099", "secret_key": "reliability-unknown-secret-7c2d"}
@@ -33,15 +33,38 @@ MISSING_PROFILE = "reliability-profile-that-does-not-exist"
 
 # name -> (AWS options, what the message must say, the error code in it or None)
 CASES = {
-    "wrong secret": (dict(FULL_ACCESS, secret_key=WRONG_SECRET), "wrong secret key: the request signature does not match", "InvalidSignatureException"),
-    "unknown key": (UNKNOWN, "unknown credentials: AWS does not recognise the access key id", "UnrecognizedClientException"),
+    "wrong secret": (
+        dict(FULL_ACCESS, secret_key=WRONG_SECRET),
+        "wrong secret key: the request signature does not match",
+        "InvalidSignatureException",
+    ),
+    "unknown key": (
+        UNKNOWN,
+        "unknown credentials: AWS does not recognise the access key id",
+        "UnrecognizedClientException",
+    ),
     "expired session token": (EXPIRED, "expired credentials: the session token has expired", "ExpiredTokenException"),
-    "profile that does not exist": ({"profile": MISSING_PROFILE}, f"The config profile ({MISSING_PROFILE}) could not be found", None),
+    "profile that does not exist": (
+        {"profile": MISSING_PROFILE},
+        f"The config profile ({MISSING_PROFILE}) could not be found",
+        None,
+    ),
     "no credentials": ({}, "no credentials: no AWS credentials were found", "NoCredentials"),
-    "access denied by policy": (DENIED, "access denied: the caller is not allowed to call {action} on repository 'airgap/demo'", "AccessDeniedException"),
+    "access denied by policy": (
+        DENIED,
+        "access denied: the caller is not allowed to call {action} on repository 'airgap/demo'",
+        "AccessDeniedException",
+    ),
 }
-SECRETS = [SESSION["secret_key"], SESSION["session_token"], EXPIRED["secret_key"], EXPIRED["session_token"], WRONG_SECRET, UNKNOWN["secret_key"],
-           DENIED["secret_key"]]
+SECRETS = [
+    SESSION["secret_key"],
+    SESSION["session_token"],
+    EXPIRED["secret_key"],
+    EXPIRED["session_token"],
+    WRONG_SECRET,
+    UNKNOWN["secret_key"],
+    DENIED["secret_key"],
+]
 
 
 def credentials_from(variable, **args):
@@ -67,10 +90,16 @@ def test_each_credential_problem_has_its_own_message(emu, demo, name, figures):
     assert failed
     messages["ecr_image_layers"] = result["msg"]
     with pytest.raises(AnsibleError) as error:
-        lookup_loader.get("airgap.ecr.ecr_layer_url").run([digest], variables={}, repository=DEMO, **connection(emu, credentials))
+        lookup_loader.get("airgap.ecr.ecr_layer_url").run(
+            [digest], variables={}, repository=DEMO, **connection(emu, credentials)
+        )
     messages["lookup"] = str(error.value)
 
-    actions = {"ecr_layer_url": "ecr:GetDownloadUrlForLayer", "ecr_image_layers": "ecr:BatchGetImage", "lookup": "ecr:GetDownloadUrlForLayer"}
+    actions = {
+        "ecr_layer_url": "ecr:GetDownloadUrlForLayer",
+        "ecr_image_layers": "ecr:BatchGetImage",
+        "lookup": "ecr:GetDownloadUrlForLayer",
+    }
     for entry_point, message in messages.items():
         assert expected.format(action=actions[entry_point]) in message, (entry_point, message)
         if code:
@@ -80,7 +109,11 @@ def test_each_credential_problem_has_its_own_message(emu, demo, name, figures):
             assert secret not in message
     # Nothing the caller was not allowed to have: no URL was issued.
     assert not [entry for entry in emu.requests() if entry["status"] == 200]
-    figures.add("credentials", f"{name}: ecr_layer_url says", shown(messages["ecr_layer_url"], expected.format(action="ecr:GetDownloadUrlForLayer"), code))
+    figures.add(
+        "credentials",
+        f"{name}: ecr_layer_url says",
+        shown(messages["ecr_layer_url"], expected.format(action="ecr:GetDownloadUrlForLayer"), code),
+    )
 
 
 def shown(message, expected, code):
@@ -108,26 +141,71 @@ def test_no_secret_in_any_output_or_log_at_vvvv(emu, demo, ansible, tmp_path, fi
             "name": "The controller side, with a session's credentials",
             "hosts": "localhost",
             "gather_facts": False,
-            "vars": {"session": session, "expired": connection(emu, EXPIRED), "wrong": connection(emu, dict(FULL_ACCESS, secret_key=WRONG_SECRET)),
-                     "unknown": connection(emu, UNKNOWN), "digest": digest},
+            "vars": {
+                "session": session,
+                "expired": connection(emu, EXPIRED),
+                "wrong": connection(emu, dict(FULL_ACCESS, secret_key=WRONG_SECRET)),
+                "unknown": connection(emu, UNKNOWN),
+                "digest": digest,
+            },
             "tasks": [
-                {"name": "With the session's credentials as module defaults", "module_defaults": {"group/airgap.ecr.aws": "{{ session }}"}, "block": [
-                    {"name": "Resolve one layer", "airgap.ecr.ecr_layer_url": {"repository": DEMO, "digest": "{{ digest }}"}, "register": "one"},
-                    {"name": "Resolve the image", "airgap.ecr.ecr_image_layers": {"repository": DEMO, "image_tag": "1.0"}, "register": "image"},
-                ]},
-                {"name": "Resolve in a template", "ansible.builtin.copy": {
-                    "dest": str(tmp_path / "from-lookup.txt"), "mode": "0600",
-                    "content": "{{ lookup('airgap.ecr.ecr_layer_url', digest, repository='" + DEMO + "', access_key=session.access_key,"
-                               " secret_key=session.secret_key, session_token=session.session_token, endpoint_url=session.endpoint_url,"
-                               " region=session.region) | length }}"}},
-                {"name": "Fail with an expired token", "airgap.ecr.ecr_layer_url": credentials_from("expired", repository=DEMO, digest="{{ digest }}"),
-                 "ignore_errors": True, "register": "failure1"},
-                {"name": "Fail with a wrong secret", "airgap.ecr.ecr_layer_url": credentials_from("wrong", repository=DEMO, digests=["{{ digest }}"]),
-                 "ignore_errors": True, "register": "failure2"},
-                {"name": "Fail in a lookup with an unknown key", "ansible.builtin.debug": {
-                    "msg": "{{ lookup('airgap.ecr.ecr_layer_url', digest, repository='" + DEMO + "', access_key=unknown.access_key,"
-                           " secret_key=unknown.secret_key, endpoint_url=unknown.endpoint_url, region=unknown.region) }}"}, "ignore_errors": True},
-                {"name": "Every failure happened", "ansible.builtin.assert": {"that": ["failure1 is failed", "failure2 is failed", "one is not failed"]}},
+                {
+                    "name": "With the session's credentials as module defaults",
+                    "module_defaults": {"group/airgap.ecr.aws": "{{ session }}"},
+                    "block": [
+                        {
+                            "name": "Resolve one layer",
+                            "airgap.ecr.ecr_layer_url": {"repository": DEMO, "digest": "{{ digest }}"},
+                            "register": "one",
+                        },
+                        {
+                            "name": "Resolve the image",
+                            "airgap.ecr.ecr_image_layers": {"repository": DEMO, "image_tag": "1.0"},
+                            "register": "image",
+                        },
+                    ],
+                },
+                {
+                    "name": "Resolve in a template",
+                    "ansible.builtin.copy": {
+                        "dest": str(tmp_path / "from-lookup.txt"),
+                        "mode": "0600",
+                        "content": "{{ lookup('airgap.ecr.ecr_layer_url', digest, repository='"
+                        + DEMO
+                        + "', access_key=session.access_key,"
+                        " secret_key=session.secret_key, session_token=session.session_token,"
+                        " endpoint_url=session.endpoint_url,"
+                        " region=session.region) | length }}",
+                    },
+                },
+                {
+                    "name": "Fail with an expired token",
+                    "airgap.ecr.ecr_layer_url": credentials_from("expired", repository=DEMO, digest="{{ digest }}"),
+                    "ignore_errors": True,
+                    "register": "failure1",
+                },
+                {
+                    "name": "Fail with a wrong secret",
+                    "airgap.ecr.ecr_layer_url": credentials_from("wrong", repository=DEMO, digests=["{{ digest }}"]),
+                    "ignore_errors": True,
+                    "register": "failure2",
+                },
+                {
+                    "name": "Fail in a lookup with an unknown key",
+                    "ansible.builtin.debug": {
+                        "msg": "{{ lookup('airgap.ecr.ecr_layer_url', digest, repository='"
+                        + DEMO
+                        + "', access_key=unknown.access_key,"
+                        " secret_key=unknown.secret_key, endpoint_url=unknown.endpoint_url, region=unknown.region) }}"
+                    },
+                    "ignore_errors": True,
+                },
+                {
+                    "name": "Every failure happened",
+                    "ansible.builtin.assert": {
+                        "that": ["failure1 is failed", "failure2 is failed", "one is not failed"]
+                    },
+                },
             ],
         },
         role_play(emu, hosts="fleet", aws=session, image_fetch_tag="1.0")[0],
@@ -135,10 +213,31 @@ def test_no_secret_in_any_output_or_log_at_vvvv(emu, demo, ansible, tmp_path, fi
             "name": "The role, failing with an expired token",
             "hosts": "fleet",
             "gather_facts": False,
-            "tasks": [{"name": "Run the role", "block": [{"ansible.builtin.include_role": {"name": "airgap.ecr.image_fetch"}, "vars": {
-                "image_fetch_repository": DEMO, "image_fetch_tag": "1.0", "image_fetch_dest": str(tmp_path / "layouts" / "expired"),
-                "image_fetch_platform": "linux/amd64", "image_fetch_aws": connection(emu, EXPIRED)}}],
-                "rescue": [{"name": "It failed", "ansible.builtin.assert": {"that": ["ansible_failed_result.msg is search('expired credentials')"]}}]}],
+            "tasks": [
+                {
+                    "name": "Run the role",
+                    "block": [
+                        {
+                            "ansible.builtin.include_role": {"name": "airgap.ecr.image_fetch"},
+                            "vars": {
+                                "image_fetch_repository": DEMO,
+                                "image_fetch_tag": "1.0",
+                                "image_fetch_dest": str(tmp_path / "layouts" / "expired"),
+                                "image_fetch_platform": "linux/amd64",
+                                "image_fetch_aws": connection(emu, EXPIRED),
+                            },
+                        }
+                    ],
+                    "rescue": [
+                        {
+                            "name": "It failed",
+                            "ansible.builtin.assert": {
+                                "that": ["ansible_failed_result.msg is search('expired credentials')"]
+                            },
+                        }
+                    ],
+                }
+            ],
         },
     ]
     inventory = ansible.inventory({"host1": {"dest": str(dest)}})
@@ -157,20 +256,28 @@ def test_no_secret_in_any_output_or_log_at_vvvv(emu, demo, ansible, tmp_path, fi
     files = [path for path in files if path not in ansible.inputs]
     # The search can find them: the playbook the test wrote (its input, not searched) holds them.
     playbook = "".join(read_text(path) for path in ansible.inputs)
-    assert all(secret in playbook for secret in (SESSION["secret_key"], SESSION["session_token"], EXPIRED["session_token"], WRONG_SECRET))
+    assert all(
+        secret in playbook
+        for secret in (SESSION["secret_key"], SESSION["session_token"], EXPIRED["session_token"], WRONG_SECRET)
+    )
     leaks = []
     for path in files:
         with open(path, "rb") as handle:
             content = handle.read()
-        leaks.extend(f"{secret} in {os.path.relpath(path, tmp_path)}" for secret in SECRETS if secret.encode() in content)
+        leaks.extend(
+            f"{secret} in {os.path.relpath(path, tmp_path)}" for secret in SECRETS if secret.encode() in content
+        )
     for secret in SECRETS:
         if secret in run.output or secret in run.log:
             leaks.append(f"{secret} in the output")
     assert not leaks, leaks
     written = [path for path in files if "/ansible/" in path and path.endswith("ansible.log")]
     assert written
-    figures.add("credentials", "-vvvv run: files searched for the 7 secret values (output, log, temp dirs, layouts)",
-                f"{len(files)}, {len(run.output) + len(run.log)} bytes of output and log; secrets found: {len(leaks)}")
+    figures.add(
+        "credentials",
+        "-vvvv run: files searched for the 7 secret values (output, log, temp dirs, layouts)",
+        f"{len(files)}, {len(run.output) + len(run.log)} bytes of output and log; secrets found: {len(leaks)}",
+    )
 
 
 # What AWS's JSON APIs answer to a request signed with the wrong secret: the canonical request, with the
@@ -190,7 +297,11 @@ CANONICAL_MESSAGE = (
     f"SignedHeaders=host, Signature=\n{CANONICAL_SIGNATURE}"
 )
 CANONICAL_SECRETS = [
-    CANONICAL_TOKEN, CANONICAL_TOKEN[:24], CANONICAL_SIGNATURE, CANONICAL_SIGNATURE[:24], CANONICAL_KEY_ID
+    CANONICAL_TOKEN,
+    CANONICAL_TOKEN[:24],
+    CANONICAL_SIGNATURE,
+    CANONICAL_SIGNATURE[:24],
+    CANONICAL_KEY_ID,
 ]
 
 

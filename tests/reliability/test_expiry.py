@@ -34,10 +34,16 @@ def test_role_refreshes_urls_that_expire_before_download(emu, ansible, tmp_path,
         # One download at a time, the first (the config) held up until the other URLs have expired.
         emu.faults(operation="GetObject", count=1, latency_ms=CONFIG_DELAY_MS, digest=demo["config"]["digest"])
         dest = str(tmp_path / f"host-{number}")
-        process, _log, output = ansible.start(role_play(emu, image_fetch_tag="1.0", image_fetch_concurrency=1), ansible.inventory({"host1": {"dest": dest}}))
+        process, _log, output = ansible.start(
+            role_play(emu, image_fetch_tag="1.0", image_fetch_concurrency=1),
+            ansible.inventory({"host1": {"dest": dest}}),
+        )
         try:
-            # Once a download was refused as expired, the URLs of the refresh live long: the test does not depend on the machine's speed.
-            assert wait_for(lambda: [entry for entry in emu.requests() if entry["status"] == 403], timeout=120), emu.requests()
+            # Once a download was refused as expired, the URLs of the refresh live long: the test does not
+            # depend on the machine's speed.
+            assert wait_for(lambda: [entry for entry in emu.requests() if entry["status"] == 403], timeout=120), (
+                emu.requests()
+            )
             emu.config(url_ttl=3600)
             process.wait(timeout=PLAYBOOK_TIMEOUT)
         finally:
@@ -53,9 +59,14 @@ def test_role_refreshes_urls_that_expire_before_download(emu, ansible, tmp_path,
         assert image_requests == [[{"imageTag": "1.0"}], [{"imageDigest": demo["image_digest"]}]]
         downloaded = [entry for entry in log if entry["operation"] == "GetObject" and entry["status"] == 200]
         assert sorted(entry["params"]["key"].rsplit("/", 1)[1] for entry in downloaded) == sorted(
-            [demo["config"]["digest"]] + [layer["digest"] for layer in demo["layers"]])
-    figures.add("expiry", f"role: URLs expired before download (TTL {URL_TTL} s, config held {CONFIG_DELAY_MS / 1000:.0f} s), runs that completed",
-                f"{rounds} / {rounds}, each after one refresh; {len(expired)} downloads refused as expired in the last run")
+            [demo["config"]["digest"]] + [layer["digest"] for layer in demo["layers"]]
+        )
+    figures.add(
+        "expiry",
+        f"role: URLs expired before download (TTL {URL_TTL} s, config held {CONFIG_DELAY_MS / 1000:.0f} s), runs "
+        "that completed",
+        f"{rounds} / {rounds}, each after one refresh; {len(expired)} downloads refused as expired in the last run",
+    )
 
 
 def expired_url(emu, digest):
@@ -73,15 +84,30 @@ def test_expired_url_straight_to_get_url_fails_clearly(emu, ansible, tmp_path, d
     url = expired_url(emu, digest)
     dest = tmp_path / "hosts" / "layer.tar.gz"
     dest.parent.mkdir()
-    plays = [{"name": "Download with get_url", "hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "Download an expired URL", "ansible.builtin.get_url": {"url": url, "dest": str(dest), "checksum": digest, "mode": "0644"}}]}]
+    plays = [
+        {
+            "name": "Download with get_url",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Download an expired URL",
+                    "ansible.builtin.get_url": {"url": url, "dest": str(dest), "checksum": digest, "mode": "0644"},
+                }
+            ],
+        }
+    ]
     run = ansible.run(plays)
     assert run.rc != 0, run
     # get_url says no more than this; S3's "Request has expired" is not shown. Its result also holds the URL.
     assert '"msg": "Request failed", "response": "HTTP Error 403: FORBIDDEN", "status_code": 403' in run.output, run
     assert not os.listdir(dest.parent)
     assert [(entry["status"], entry["error_code"]) for entry in emu.requests()] == [(403, "AccessDenied")]
-    figures.add("expiry", "get_url with an expired URL says", 'msg "Request failed", response "HTTP Error 403: FORBIDDEN", status_code 403 (and the URL)')
+    figures.add(
+        "expiry",
+        "get_url with an expired URL says",
+        'msg "Request failed", response "HTTP Error 403: FORBIDDEN", status_code 403 (and the URL)',
+    )
 
 
 def test_expired_url_to_blob_fetch_fails_clearly(emu, tmp_path, demo, figures):
@@ -91,9 +117,12 @@ def test_expired_url_to_blob_fetch_fails_clearly(emu, tmp_path, demo, figures):
     failed, result = run_module(blob_fetch.main, blobs=[{"digest": digest, "url": url}], dest=dest)
     assert failed
     assert result["msg"] == (
-        f"Could not fetch 1 of 1 blob(s): {digest}: the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): "
+        f"Could not fetch 1 of 1 blob(s): {digest}: the download URL has expired or is not valid (HTTP 403, "
+        "AccessDenied: Request has expired): "
         "resolve a new URL on the controller (for example with airgap.ecr.ecr_image_layers) and run the task again"
     )
     assert url.split("?")[1] not in str(result)
     assert len(emu.requests()) == 1, "a refused URL is not tried again"
-    figures.add("expiry", "blob_fetch with an expired URL says", result["msg"].split(": ", 1)[1][len(digest) + 2:][:160])
+    figures.add(
+        "expiry", "blob_fetch with an expired URL says", result["msg"].split(": ", 1)[1][len(digest) + 2 :][:160]
+    )

@@ -36,7 +36,9 @@ def broken_index_fixture(emulator):
     children = []
     for seed, (arch, variant) in enumerate((("amd64", None), ("arm64", "v8"))):
         layer = images.make_layer(2048, 500 + seed)
-        pushed = images.push_image(client, BROKEN, None, [layer], images.make_config([layer], arch=arch, variant=variant), media_type="oci")
+        pushed = images.push_image(
+            client, BROKEN, None, [layer], images.make_config([layer], arch=arch, variant=variant), media_type="oci"
+        )
         platform = dict({"os": "linux", "architecture": arch}, **({"variant": variant} if variant else {}))
         children.append(dict(pushed, digest=pushed["image_digest"], platform=platform))
     index, media_type = images.make_index(children, "oci")
@@ -55,7 +57,11 @@ def resolved_blobs(emulator):
 
 
 def downloads_of(emulator, digest):
-    return [entry for entry in emulator.requests() if entry["operation"] == "GetObject" and entry["params"]["key"].endswith(digest)]
+    return [
+        entry
+        for entry in emulator.requests()
+        if entry["operation"] == "GetObject" and entry["params"]["key"].endswith(digest)
+    ]
 
 
 def test_corrupted_blob_fails_and_leaves_nothing_at_its_path(emu, tmp_path, figures):
@@ -67,7 +73,10 @@ def test_corrupted_blob_fails_and_leaves_nothing_at_its_path(emu, tmp_path, figu
         emu.faults(operation="GetObject", count=None, corrupt=True, digest=bad["digest"])
         failed, result = run_module(blob_fetch.main, blobs=blobs, dest=dest, retries=1)
         assert failed
-        expected = f"Could not fetch 1 of {len(blobs)} blob(s): {bad['digest']}: the downloaded content ({bad['size']} bytes) has the digest"
+        expected = (
+            f"Could not fetch 1 of {len(blobs)} blob(s): {bad['digest']}: the downloaded content ({bad['size']} "
+            "bytes) has the digest"
+        )
         assert result["msg"].startswith(expected), result["msg"]
         assert f", not {bad['digest']} (after 2 attempts)" in result["msg"]
         assert not os.path.exists(os.path.join(dest, "blobs", "sha256", bad["digest"][7:]))
@@ -75,7 +84,11 @@ def test_corrupted_blob_fails_and_leaves_nothing_at_its_path(emu, tmp_path, figu
         assert not stray_files(dest), "a corrupted download is discarded, not kept to resume"
         assert [entry["status"] for entry in downloads_of(emu, bad["digest"])] == [200, 200]
         assert result["fetched"] == len(blobs) - 1
-    figures.add("integrity", "corrupted blob (every byte flipped): blobs tried / rejected / unverified files left", f"{len(rounds)} / {len(rounds)} / 0")
+    figures.add(
+        "integrity",
+        "corrupted blob (every byte flipped): blobs tried / rejected / unverified files left",
+        f"{len(rounds)} / {len(rounds)} / 0",
+    )
 
 
 def test_truncated_blob_fails_keeps_only_a_hidden_partial_and_resumes(emu, tmp_path, figures):
@@ -85,11 +98,18 @@ def test_truncated_blob_fails_keeps_only_a_hidden_partial_and_resumes(emu, tmp_p
     emu.faults(operation="GetObject", count=None, truncate=TRUNCATE_AT, digest=big["digest"])
     failed, result = run_module(blob_fetch.main, blobs=blobs, dest=dest, retries=2)
     assert failed
-    assert f"{big['digest']}: the transfer was cut after {3 * TRUNCATE_AT} of {big['size']} bytes (after 3 attempts)" in result["msg"]
+    assert (
+        f"{big['digest']}: the transfer was cut after {3 * TRUNCATE_AT} of {big['size']} bytes (after 3 attempts)"
+        in result["msg"]
+    )
     assert not os.path.exists(os.path.join(dest, "blobs", "sha256", big["digest"][7:]))
     assert not unverified_final_files(dest)
     assert stray_files(dest) == [f"blobs/sha256/.{big['digest'][7:]}.partial"]
-    assert [entry["params"].get("range") for entry in downloads_of(emu, big["digest"])] == [None, f"bytes={TRUNCATE_AT}-", f"bytes={2 * TRUNCATE_AT}-"]
+    assert [entry["params"].get("range") for entry in downloads_of(emu, big["digest"])] == [
+        None,
+        f"bytes={TRUNCATE_AT}-",
+        f"bytes={2 * TRUNCATE_AT}-",
+    ]
 
     emu.reset()
     failed, result = run_module(blob_fetch.main, blobs=blobs, dest=dest)
@@ -100,7 +120,11 @@ def test_truncated_blob_fails_keeps_only_a_hidden_partial_and_resumes(emu, tmp_p
     assert [entry["params"].get("range") for entry in downloads_of(emu, big["digest"])] == [f"bytes={3 * TRUNCATE_AT}-"]
     assert not unverified_final_files(dest) and not stray_files(dest)
     assert sorted(os.listdir(os.path.join(dest, "blobs", "sha256"))) == sorted(blob["digest"][7:] for blob in blobs)
-    figures.add("integrity", "truncated blob: kept at a final path / resumed from byte (next run)", f"0 / {fetched[big['digest']]['resumed_from']}")
+    figures.add(
+        "integrity",
+        "truncated blob: kept at a final path / resumed from byte (next run)",
+        f"0 / {fetched[big['digest']]['resumed_from']}",
+    )
 
 
 def test_manifest_not_matching_its_digest_is_refused(emu, demo):
@@ -110,28 +134,45 @@ def test_manifest_not_matching_its_digest_is_refused(emu, demo):
     assert result["error_code"] == "DigestMismatch"
     assert result["msg"].startswith(f"the manifest of {DEMO}:1.0 bytes have the digest sha256:")
     assert f"not {demo['image_digest']} as expected: the manifest was altered or corrupted" in result["msg"]
-    failed, result = run_module(ecr_image_layers.main, repository=DEMO, image_digest=demo["image_digest"], **aws_args(emu))
+    failed, result = run_module(
+        ecr_image_layers.main, repository=DEMO, image_digest=demo["image_digest"], **aws_args(emu)
+    )
     assert failed and result["error_code"] == "DigestMismatch"
     # No URL was asked for an image that could not be verified.
     assert {entry["operation"] for entry in emu.requests()} == {"BatchGetImage"}
 
 
 def test_index_entry_not_matching_its_digest_is_refused(emu):
-    index = next(image for image in emu.images() if image["repository"] == DEMO and images.DEMO_MULTI_TAG in image["tags"])
+    index = next(
+        image for image in emu.images() if image["repository"] == DEMO and images.DEMO_MULTI_TAG in image["tags"]
+    )
     arm64 = next(entry for entry in index["manifests"] if entry["platform"]["architecture"] == "arm64")
     emu.faults(operation="BatchGetImage", count=None, corrupt=True, digest=arm64["digest"])
-    failed, result = run_module(ecr_image_layers.main, repository=DEMO, image_tag="multi", platform="linux/arm64", **aws_args(emu))
+    failed, result = run_module(
+        ecr_image_layers.main, repository=DEMO, image_tag="multi", platform="linux/arm64", **aws_args(emu)
+    )
     assert failed and result["error_code"] == "DigestMismatch"
-    assert f"the manifest {DEMO}@{arm64['digest']} that the index of {DEMO}:multi names for linux/arm64/v8 bytes have the digest" in result["msg"]
-    failed, result = run_module(ecr_image_layers.main, repository=DEMO, image_tag="multi", platform="linux/amd64", **aws_args(emu))
+    assert (
+        f"the manifest {DEMO}@{arm64['digest']} that the index of {DEMO}:multi names for linux/arm64/v8 bytes have "
+        "the digest" in result["msg"]
+    )
+    failed, result = run_module(
+        ecr_image_layers.main, repository=DEMO, image_tag="multi", platform="linux/amd64", **aws_args(emu)
+    )
     assert not failed, result["msg"]
 
 
 def test_index_pointing_to_a_missing_manifest_is_refused(emu, broken_index):
-    failed, result = run_module(ecr_image_layers.main, repository=BROKEN, image_tag="multi", platform="linux/amd64", **aws_args(emu))
+    failed, result = run_module(
+        ecr_image_layers.main, repository=BROKEN, image_tag="multi", platform="linux/amd64", **aws_args(emu)
+    )
     assert failed
-    assert result["msg"].startswith(f"Could not get image {BROKEN}@{broken_index['missing']}: ImageNotFound: ECR has no image")
-    failed, result = run_module(ecr_image_layers.main, repository=BROKEN, image_tag="multi", platform="linux/arm64", **aws_args(emu))
+    assert result["msg"].startswith(
+        f"Could not get image {BROKEN}@{broken_index['missing']}: ImageNotFound: ECR has no image"
+    )
+    failed, result = run_module(
+        ecr_image_layers.main, repository=BROKEN, image_tag="multi", platform="linux/arm64", **aws_args(emu)
+    )
     assert not failed and result["image_digest"] == broken_index["present"]
 
 
@@ -159,7 +200,10 @@ def test_role_truncated_blob_then_a_clean_run(emu, ansible, tmp_path, demo):
     layer = demo["layers"][2]["digest"]
     emu.faults(operation="GetObject", count=None, truncate=TRUNCATE_AT, digest=layer)
     run, dest = role_failure(emu, ansible, tmp_path, "truncated", image_fetch_tag="1.0")
-    assert f"{layer}: the transfer was cut after {6 * TRUNCATE_AT} of {demo['layers'][2]['size']} bytes (after 3 attempts)" in run.output, run
+    assert (
+        f"{layer}: the transfer was cut after {6 * TRUNCATE_AT} of {demo['layers'][2]['size']} bytes (after 3 attempts)"
+        in run.output
+    ), run
     assert not unverified_final_files(dest)
     assert stray_files(dest) == [f"blobs/sha256/.{layer[7:]}.partial"]
     assert not os.path.exists(os.path.join(dest, "index.json"))
@@ -180,5 +224,8 @@ def test_role_manifest_not_matching_its_digest(emu, ansible, tmp_path, demo):
 
 def test_role_index_pointing_to_a_missing_manifest(emu, ansible, tmp_path, broken_index):
     run, dest = role_failure(emu, ansible, tmp_path, "broken", image_fetch_repository=BROKEN, image_fetch_tag="multi")
-    assert f"{BROKEN}:multi for linux/amd64: Could not get image {BROKEN}@{broken_index['missing']}: ImageNotFound" in run.output, run
+    assert (
+        f"{BROKEN}:multi for linux/amd64: Could not get image {BROKEN}@{broken_index['missing']}: ImageNotFound"
+        in run.output
+    ), run
     assert not os.path.exists(dest)

@@ -28,8 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import CHUNK_SIZE
 from ansible_collections.airgap.ecr.tests.reliability.conftest import kill_play
@@ -41,6 +39,8 @@ from ansible_collections.airgap.ecr.tests.reliability.conftest import stray_file
 from ansible_collections.airgap.ecr.tests.reliability.conftest import unverified_final_files
 from ansible_collections.airgap.ecr.tests.reliability.conftest import verify_layout
 from ansible_collections.airgap.ecr.tests.reliability.conftest import wait_for
+from ansible_collections.airgap.ecr.tests.support.blob_server import BlobServer
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of
 
 PARTIAL_AT = 300000
 HOLD_MS = 5000
@@ -60,13 +60,23 @@ def test_killed_mid_download_then_run_again(emu, ansible, tmp_path, demo, figure
     held_until = 0.0
     for number, (signum, whole_tree) in enumerate(WAYS):
         emu.reset()
-        hosts = {f"host{index + 1}": {"dest": str(tmp_path / f"round{number}" / f"host{index + 1}")} for index in range(scaled(1, 2))}
-        partials = {name: os.path.join(host["dest"], "blobs", "sha256", f".{big['digest'][7:]}.partial") for name, host in hosts.items()}
+        hosts = {
+            f"host{index + 1}": {"dest": str(tmp_path / f"round{number}" / f"host{index + 1}")}
+            for index in range(scaled(1, 2))
+        }
+        partials = {
+            name: os.path.join(host["dest"], "blobs", "sha256", f".{big['digest'][7:]}.partial")
+            for name, host in hosts.items()
+        }
         emu.faults(operation="GetObject", count=None, truncate=PARTIAL_AT, digest=big["digest"])
         process, _log, output = ansible.start(role_play(emu, image_fetch_tag="1.0"), ansible.inventory(hosts))
         pids = set()
         try:
-            cut = wait_for(lambda: all(partial_size(path) >= PARTIAL_AT for path in partials.values()), timeout=120, step=0.01)
+            cut = wait_for(
+                lambda partials=partials: all(partial_size(path) >= PARTIAL_AT for path in partials.values()),
+                timeout=120,
+                step=0.01,
+            )
             # From now on every request for the layer waits at the emulator: the play is in the middle of its download.
             emu.faults(operation="GetObject", count=None, latency_ms=HOLD_MS, digest=big["digest"])
             assert cut, f"the layer's download was not cut:\n{read_text(output)}"
@@ -77,9 +87,10 @@ def test_killed_mid_download_then_run_again(emu, ansible, tmp_path, demo, figure
             held_until = signalled + HOLD_MS / 1000 + 1
             pids = kill_play(process, signum, whole_tree=whole_tree)
             assert len(pids) > 2, "the play's workers and modules were running"
-            assert wait_for(lambda: not running(pids), timeout=120), running(pids)
-            ended.setdefault(f"{signal.Signals(signum).name} to {'every process' if whole_tree else 'the process group'}", []).append(
-                time.monotonic() - signalled)
+            assert wait_for(lambda pids=pids: not running(pids), timeout=120), running(pids)
+            ended.setdefault(
+                f"{signal.Signals(signum).name} to {'every process' if whole_tree else 'the process group'}", []
+            ).append(time.monotonic() - signalled)
         finally:
             if process.poll() is None or running(pids):
                 kill_play(process)
@@ -99,20 +110,37 @@ def test_killed_mid_download_then_run_again(emu, ansible, tmp_path, demo, figure
             verify_layout(host["dest"], "1.0")
             assert not stray_files(os.path.dirname(host["dest"]))
         since = time.time() - (time.monotonic() - again)
-        ranges = [entry["params"].get("range") for entry in emu.requests()
-                  if entry["operation"] == "GetObject" and entry["params"]["key"].endswith(big["digest"]) and entry["time"] >= since]
+        ranges = [
+            entry["params"].get("range")
+            for entry in emu.requests()
+            if entry["operation"] == "GetObject"
+            and entry["params"]["key"].endswith(big["digest"])
+            and entry["time"] >= since
+        ]
         assert sorted(ranges) == sorted(f"bytes={size}-" for size in kept.values()), (ranges, kept)
         resumed += len(ranges)
         time.sleep(max(0.0, held_until - time.monotonic()))
     layouts = len(WAYS) * scaled(1, 2)
-    figures.add("interrupted", f"plays signalled mid-download ({', '.join(sorted(ended))}), run again: complete, verified",
-                f"{len(WAYS)} / {len(WAYS)} runs, {layouts} / {layouts} host layouts")
+    figures.add(
+        "interrupted",
+        f"plays signalled mid-download ({', '.join(sorted(ended))}), run again: complete, verified",
+        f"{len(WAYS)} / {len(WAYS)} runs, {layouts} / {layouts} host layouts",
+    )
     figures.add("interrupted", "cut downloads resumed with a Range request on the next run", f"{resumed} of {layouts}")
-    figures.add("interrupted", "seconds until every process of the play had ended, max",
-                ", ".join(f"{name}: {max(times):.1f}" for name, times in sorted(ended.items())))
-    leftovers = os.listdir(os.path.join(ansible.workdir, "local_tmp")) + os.listdir(os.path.join(ansible.workdir, "remote_tmp"))
-    figures.add("interrupted", "Ansible's own temporary directories left by the signalled runs (ANSIBLE_LOCAL_TEMP/REMOTE_TEMP, not the layout)",
-                f"{len(leftovers)}")
+    figures.add(
+        "interrupted",
+        "seconds until every process of the play had ended, max",
+        ", ".join(f"{name}: {max(times):.1f}" for name, times in sorted(ended.items())),
+    )
+    leftovers = os.listdir(os.path.join(ansible.workdir, "local_tmp")) + os.listdir(
+        os.path.join(ansible.workdir, "remote_tmp")
+    )
+    figures.add(
+        "interrupted",
+        "Ansible's own temporary directories left by the signalled runs (ANSIBLE_LOCAL_TEMP/REMOTE_TEMP, not the "
+        "layout)",
+        f"{len(leftovers)}",
+    )
 
 
 # blob_fetch through its real entry point, in a process of its own (as Ansible runs it).
@@ -125,73 +153,41 @@ with patch_module_args(json.loads(sys.argv[1])):
 """
 
 
-class SteppedBlobServer(ThreadingHTTPServer):
-    """Serves one blob with Range support; the first request sends one chunk of blob_fetch's reads, then waits for ``release``."""
-
-    def __init__(self, data):
-        super().__init__(("127.0.0.1", 0), SteppedBlobHandler)
-        self.data = data
-        self.requests = []
-        self.first_sent = threading.Event()
-        self.release = threading.Event()
-
-
-class SteppedBlobHandler(BaseHTTPRequestHandler):
-    def do_GET(self):  # pylint: disable=invalid-name
-        data = self.server.data
-        start = int(self.headers.get("Range", "bytes=0-")[6:].rstrip("-") or 0)
-        first = not self.server.requests
-        self.server.requests.append(start)
-        self.send_response(206 if start else 200)
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        body = data[start:]
-        if first:
-            self.wfile.write(body[:CHUNK_SIZE])
-            self.wfile.flush()
-            self.server.first_sent.set()
-            self.server.release.wait(60)
-            body = body[CHUNK_SIZE:]
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
-        pass
-
-
 def test_two_downloads_of_one_blob_at_once_leave_only_verified_files(tmp_path):
     data = hashlib.sha256(b"airgap.ecr").digest() * (1000000 // 32)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = digest_of(data)
     dest = str(tmp_path / "layout")
     partial = os.path.join(dest, "blobs", "sha256", f".{digest[7:]}.partial")
     os.makedirs(os.path.dirname(partial))
     with open(partial, "wb") as handle:
         handle.write(data[:300000])  # a download cut by an interrupted run
-    server = SteppedBlobServer(data)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    args = json.dumps({"blobs": [{"digest": digest, "url": f"http://127.0.0.1:{server.server_port}/blob", "size": len(data)}], "dest": dest, "retries": 0})
+    server = BlobServer()
+    reached, release = threading.Event(), threading.Event()
+    # The first request sends one chunk of blob_fetch's reads, then waits for ``release``.
+    server.plan("blob", {"hold": CHUNK_SIZE, "reached": reached, "release": release})
+    url = server.add("blob", data, query="")
+    args = json.dumps({"blobs": [{"digest": digest, "url": url, "size": len(data)}], "dest": dest, "retries": 0})
     command = [sys.executable, "-c", RUNNER, args]
     processes = []
     try:
-        # The first download resumes the .partial and stalls after one more chunk, as the module of an interrupted play may.
+        # The first download resumes the .partial and stalls after one more chunk, as the module of an
+        # interrupted play may.
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))  # pylint: disable=consider-using-with
-        assert server.first_sent.wait(60) and wait_for(lambda: partial_size(partial) >= 300000 + CHUNK_SIZE, timeout=30)
-        # The next run downloads the same blob meanwhile: it finishes, or waits for the first (then it is let go after 5 s).
+        assert reached.wait(60) and wait_for(lambda: partial_size(partial) >= 300000 + CHUNK_SIZE, timeout=30)
+        # The next run downloads the same blob meanwhile: it finishes, or waits for the first (then it
+        # is let go after 5 s).
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))  # pylint: disable=consider-using-with
         wait_for(lambda: processes[1].poll() is not None, timeout=5)
-        server.release.set()
+        release.set()
         outcomes = [json.loads(process.communicate(timeout=120)[0]) for process in processes]
     finally:
-        server.release.set()
+        release.set()
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=30)
-        server.shutdown()
-        server.server_close()
-    assert server.requests[0] == 300000
+        server.close()
+    assert server.requests()[0]["range"] == "bytes=300000-"
     summary = [outcome.get("msg") or outcome["blobs"][0]["status"] for outcome in outcomes]
     assert not unverified_final_files(dest), (summary, unverified_final_files(dest))
     assert os.path.isfile(os.path.join(dest, "blobs", "sha256", digest[7:])), summary

@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import daemons  # noqa: E402  pylint: disable=wrong-import-position
-import images  # noqa: E402  pylint: disable=wrong-import-position
-import pki  # noqa: E402  pylint: disable=wrong-import-position
+import daemons
+import images
+import pki
 
 USERNAME = "pusher"
 # A password no message may ever show.

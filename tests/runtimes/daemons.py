@@ -191,10 +191,10 @@ class DigestlessProxy:
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 proxy.forward(self, "GET")
 
-            def do_HEAD(self):  # noqa: N802 (http.server's name)
+            def do_HEAD(self):
                 proxy.forward(self, "HEAD")
 
             def log_message(self, format, *args):  # pylint: disable=redefined-builtin

@@ -34,7 +34,7 @@ def _name(common_name):
 
 
 def _certificate(subject, key, issuer, issuer_key, ca=False, sans=None):
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -93,7 +93,7 @@ class TokenServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 server.answer(self)
 
             def log_message(self, format, *args):  # pylint: disable=redefined-builtin

@@ -5,8 +5,8 @@
 import os
 
 import pytest
-
 from conftest import run
+
 from ansible_collections.airgap.ecr.plugins.module_utils.load_containerd import ContainerdLoader
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_exec import Runner
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError

@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
-
 from conftest import run
 from daemons import docker_client
+
 from ansible_collections.airgap.ecr.plugins.module_utils.load_docker import DockerLoader
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import RuntimeLoadError

@@ -8,9 +8,9 @@ import os
 import sys
 
 import pytest
-
 from images import DOCKER
 from images import ECR_HOST
+
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import RuntimeImage
 

@@ -6,8 +6,8 @@ import json
 import os
 
 import pytest
-
 from conftest import run
+
 from ansible_collections.airgap.ecr.plugins.module_utils.load_podman import PodmanLoader
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import RuntimeLoadError

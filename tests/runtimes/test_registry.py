@@ -5,10 +5,10 @@
 import json
 
 import pytest
-
 from conftest import PASSWORD
 from conftest import USERNAME
 from daemons import DigestlessProxy
+
 from ansible_collections.airgap.ecr.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.airgap.ecr.plugins.module_utils.registry_client import RegistryPushError
 from ansible_collections.airgap.ecr.plugins.module_utils.runtime_image import ImageInputError

@@ -28,7 +28,18 @@ def wheel_path(cache):
         return found[0]
     os.makedirs(cache, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d", cache, ANSIBLE_PACKAGE],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            cache,
+            ANSIBLE_PACKAGE,
+        ],
         check=True,
     )
     return glob.glob(os.path.join(cache, "ansible-12.3.0-*.whl"))[0]
@@ -49,7 +60,7 @@ def main():
         staging = target + ".partial"
         shutil.rmtree(staging, ignore_errors=True)
         for name in members:
-            relative = name[len(PREFIX):]
+            relative = name[len(PREFIX) :]
             if not relative or name.endswith("/"):
                 continue
             path = os.path.join(staging, relative)

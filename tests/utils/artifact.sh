@@ -26,7 +26,7 @@ target="${1:-lookup_ecr_layer_url}"
 
 # In git, deliberately not in the artifact: development-only (galaxy.yml build_ignore), and
 # galaxy.yml, which the build replaces with MANIFEST.json.
-dev_only=(.ci .gitignore .ansible-lint Makefile benchmarks galaxy.yml)
+dev_only=(.ci .gitignore .ansible-lint ruff.toml Makefile benchmarks galaxy.yml)
 # Never in the artifact, whatever .gitignore says (a trailing / plants a directory).
 never=(.venv/ .venv-molecule/ build/ build-x/ demo-out/ .cache/ tests/emulator/state/ tests/output/
   tests/integration/cloud-config-aws.ini tests/integration/inventory airgap-ecr-0.0.0.tar.gz)

@@ -25,7 +25,8 @@ trap '"$python" "$root/tests/emulator/harness.py" stop --dir "$state"' EXIT
 echo "ECR emulator listening on $endpoint"
 
 # The emulator's documented full-access key (tests/emulator/README.md); real ECR would use yours.
-export AWS_ACCESS_KEY_ID=AKIAEMULATOR00000001 AWS_SECRET_ACCESS_KEY=emulator-secret-key-0001
+eval "$("$python" "$root/tests/emulator/harness.py" credentials)"
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 unset AWS_SESSION_TOKEN AWS_PROFILE
 
 # The blobs the demo image references (on real ECR, read them from the image manifest).

@@ -13,7 +13,8 @@ import argparse
 import os
 import sys
 from html.parser import HTMLParser
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+from urllib.parse import urlsplit
 
 LINK_ATTRIBUTES = {"href", "src"}
 
@@ -77,7 +78,9 @@ def check(site):
                 if target not in pages:
                     broken.append((relative, link, "an anchor into a file that is not an HTML page"))
                 elif unquote(parts.fragment) not in pages[target].anchors:
-                    broken.append((relative, link, f"no anchor #{unquote(parts.fragment)} in {os.path.relpath(target, site)}"))
+                    broken.append(
+                        (relative, link, f"no anchor #{unquote(parts.fragment)} in {os.path.relpath(target, site)}")
+                    )
     return broken, counts
 
 

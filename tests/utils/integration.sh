@@ -36,11 +36,12 @@ else
   "$python" "$root/tests/emulator/harness.py" stop --dir "$state" >/dev/null 2>&1 || true
   endpoint=$("$python" "$root/tests/emulator/harness.py" start --dir "$state" --auth)
   trap '"$python" "$root/tests/emulator/harness.py" stop --dir "$state"' EXIT
-  # The emulator's full-access credentials (tests/emulator/README.md).
+  # The emulator's full-access credentials (tests/emulator/README.md), as shell variables.
+  eval "$("$python" "$root/tests/emulator/harness.py" credentials)"
   cat > "$config" <<INI
 [default]
-aws_access_key = AKIAEMULATOR00000001
-aws_secret_key = emulator-secret-key-0001
+aws_access_key = $AWS_ACCESS_KEY_ID
+aws_secret_key = $AWS_SECRET_ACCESS_KEY
 security_token =
 aws_region = us-east-1
 aws_endpoint_url = $endpoint

@@ -7,7 +7,7 @@ into a temporary directory: a run of tasks as a tasks file that a ``hosts: local
 imports, a run of plays as a playbook of its own. ansible-lint then checks those files with the
 collection's .ansible-lint, and every finding is printed against the plugin's file and line:
 
-    plugins/modules/blob_fetch.py:179: fqcn[action-core]: Use FQCN for builtin module actions (debug). [airgap.ecr.blob_fetch module]
+    plugins/modules/blob_fetch.py:179: name[missing]: All tasks should be named. [airgap.ecr.blob_fetch module]
 
 Run from the collection root (the copy under build/ in ``make lint``), with ansible-lint on
 PATH and ANSIBLE_COLLECTIONS_PATH naming a tree that holds this collection and amazon.aws.
@@ -49,7 +49,7 @@ class Block:
     @property
     def label(self):
         kind = "module" if self.plugin_type == "modules" else self.plugin_type
-        return "%s %s" % (self.name, kind)
+        return f"{self.name} {kind}"
 
 
 def read_examples(path):
@@ -59,13 +59,13 @@ def read_examples(path):
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "EXAMPLES" for t in node.targets):
             if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
-                raise ValueError("%s: EXAMPLES is not a plain string" % path)
+                raise ValueError(f"{path}: EXAMPLES is not a plain string")
             text = node.value.value
             # The string's first line is on the line of its opening quotes. A block whose escapes
             # make its line count differ from the source's is mapped to its first line only.
             exact = text.count("\n") == node.value.end_lineno - node.value.lineno
             if not exact:
-                print("%s: EXAMPLES has escaped newlines: findings are shown at its first line" % path, file=sys.stderr)
+                print(f"{path}: EXAMPLES has escaped newlines: findings are shown at its first line", file=sys.stderr)
             return text, node.value.lineno, exact
     return None, None, None
 
@@ -85,9 +85,9 @@ def find_blocks(root, collection):
                 continue
             if text is None or not text.strip():
                 if plugin_type in EXAMPLES_REQUIRED:
-                    errors.append("%s: no EXAMPLES block" % relative)
+                    errors.append(f"{relative}: no EXAMPLES block")
                 continue
-            blocks.append(Block(relative, plugin_type, "%s.%s" % (collection, name), text, first_line, exact))
+            blocks.append(Block(relative, plugin_type, f"{collection}.{name}", text, first_line, exact))
     return blocks, errors
 
 
@@ -102,7 +102,7 @@ def split_block(block):
     if document is None:
         return []
     if not isinstance(document, yaml.SequenceNode):
-        raise ValueError("%s: EXAMPLES is not a YAML list of tasks or plays" % block.path)
+        raise ValueError(f"{block.path}: EXAMPLES is not a YAML list of tasks or plays")
     items = []
     for node in document.value:
         keys = [key.value for key, dummy in node.value] if isinstance(node, yaml.MappingNode) else []
@@ -136,34 +136,34 @@ def split_block(block):
 def write_block(block, workdir, line_map):
     """Write the block's files under workdir; record generated file -> plugin line for each line."""
     lines = block.text.split("\n")
-    stem = "%s-%s" % (block.plugin_type, block.name.rsplit(".", 1)[1])
+    stem = "{}-{}".format(block.plugin_type, block.name.rsplit(".", 1)[1])
     wrapper = ["---"]
     written = []
     for number, (kind, first, last) in enumerate(split_block(block), start=1):
         if kind == "plays":
-            relative = os.path.join("playbooks", "%s-%d.yml" % (stem, number))
+            relative = os.path.join("playbooks", f"{stem}-{number}.yml")
             wrapper += [
-                "- name: EXAMPLES of %s, plays %d" % (block.label, number),
-                "  ansible.builtin.import_playbook: %s" % os.path.basename(relative),
+                f"- name: EXAMPLES of {block.label}, plays {number}",
+                f"  ansible.builtin.import_playbook: {os.path.basename(relative)}",
             ]
         else:
-            relative = os.path.join("tasks", "%s-%d.yml" % (stem, number))
+            relative = os.path.join("tasks", f"{stem}-{number}.yml")
             wrapper += [
-                "- name: EXAMPLES of %s, tasks %d" % (block.label, number),
+                f"- name: EXAMPLES of {block.label}, tasks {number}",
                 "  hosts: localhost",
                 "  gather_facts: false",
                 "  tasks:",
                 "    - name: Tasks of the EXAMPLES",
-                "      ansible.builtin.import_tasks: ../%s" % relative,
+                f"      ansible.builtin.import_tasks: ../{relative}",
             ]
         # "---" first, then the block's lines as they are.
-        write(workdir, relative, ["---"] + lines[first:last + 1])
+        write(workdir, relative, ["---"] + lines[first : last + 1])
         plugin_lines = [block.first_line + first] + [block.first_line + n for n in range(first, last + 1)]
         if not block.exact:
             plugin_lines = [block.first_line] * len(plugin_lines)
         line_map[relative] = (block, plugin_lines)
         written.append(relative)
-    relative = os.path.join("playbooks", "%s.yml" % stem)
+    relative = os.path.join("playbooks", f"{stem}.yml")
     write(workdir, relative, wrapper)
     line_map[relative] = (block, [block.first_line] * len(wrapper))
     return [relative] + written
@@ -177,7 +177,17 @@ def write(workdir, relative, lines):
 
 
 def run_ansible_lint(ansible_lint, config, workdir, files):
-    command = [ansible_lint, "--offline", "--nocolor", "--config-file", config, "--project-dir", workdir, "--format", "codeclimate"]
+    command = [
+        ansible_lint,
+        "--offline",
+        "--nocolor",
+        "--config-file",
+        config,
+        "--project-dir",
+        workdir,
+        "--format",
+        "codeclimate",
+    ]
     result = subprocess.run(command + files, cwd=workdir, capture_output=True, text=True, check=False)
     try:
         findings = json.loads(result.stdout or "[]")
@@ -199,8 +209,8 @@ def report(finding, workdir, line_map):
     if path in line_map:
         block, plugin_lines = line_map[path]
         plugin_line = plugin_lines[min(max(line, 1), len(plugin_lines)) - 1]
-        return "%s:%d: %s: %s [%s]%s" % (block.path, plugin_line, rule, message, block.label, level)
-    return "%s:%s: %s: %s [generated file]%s" % (path, line, rule, message, level)
+        return f"{block.path}:{plugin_line}: {rule}: {message} [{block.label}]{level}"
+    return f"{path}:{line}: {rule}: {message} [generated file]{level}"
 
 
 def main():
@@ -214,7 +224,7 @@ def main():
     config = os.path.abspath(args.config or os.path.join(root, ".ansible-lint"))
     with open(os.path.join(root, "galaxy.yml"), encoding="utf-8") as handle:
         galaxy = yaml.safe_load(handle)
-    collection = "%s.%s" % (galaxy["namespace"], galaxy["name"])
+    collection = "{}.{}".format(galaxy["namespace"], galaxy["name"])
 
     blocks, errors = find_blocks(root, collection)
     workdir = tempfile.mkdtemp(prefix="lint-examples-")
@@ -227,7 +237,7 @@ def main():
                 mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
                 line = block.first_line + mark.line if mark and block.exact else block.first_line
                 problem = getattr(error, "problem", None) or str(error).split("\n", 1)[0]
-                errors.append("%s:%d: EXAMPLES is not valid YAML: %s [%s]" % (block.path, line, problem, block.label))
+                errors.append(f"{block.path}:{line}: EXAMPLES is not valid YAML: {problem} [{block.label}]")
             except ValueError as error:
                 errors.append(str(error))
         for error in errors:
@@ -238,7 +248,7 @@ def main():
         result, findings = run_ansible_lint(args.ansible_lint, config, workdir, files)
         if findings is None or result.returncode not in (0, 2):
             sys.stderr.write(result.stdout + result.stderr)
-            print("ansible-lint did not run on the EXAMPLES (exit code %d)" % result.returncode, file=sys.stderr)
+            print(f"ansible-lint did not run on the EXAMPLES (exit code {result.returncode})", file=sys.stderr)
             return 2
         seen = set()
         for finding in findings:
@@ -247,13 +257,17 @@ def main():
                 seen.add(line)
                 print(line)
         summary = [s for s in result.stderr.splitlines() if s.startswith(("Passed:", "Failed:"))]
-        print("EXAMPLES of %d plugins (%s): %s" % (len(blocks), ", ".join(b.label for b in blocks), summary[-1] if summary else "no summary from ansible-lint"))
+        labels = ", ".join(b.label for b in blocks)
+        print(
+            f"EXAMPLES of {len(blocks)} plugins ({labels}): "
+            f"{summary[-1] if summary else 'no summary from ansible-lint'}"
+        )
         if errors:
-            print("%d EXAMPLES block(s) missing or unreadable" % len(errors))
+            print(f"{len(errors)} EXAMPLES block(s) missing or unreadable")
         return 1 if result.returncode != 0 or errors else 0
     finally:
         if args.keep:
-            print("generated files kept in %s" % workdir)
+            print(f"generated files kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -25,7 +25,9 @@ def stubbed_client():
         aws_secret_access_key="unit-test-secret",
         config=botocore.config.Config(retries={"total_max_attempts": 1}),
     )
-    retry = AWSRetry.jittered_backoff(retries=3, delay=0.01, max_delay=0.02, catch_extra_error_codes=ecr.RETRY_ERROR_CODES)
+    retry = AWSRetry.jittered_backoff(
+        retries=3, delay=0.01, max_delay=0.02, catch_extra_error_codes=ecr.RETRY_ERROR_CODES
+    )
     with Stubber(client) as stubber:
         yield RetryingBotoClientWrapper(client, retry), stubber
         stubber.assert_no_pending_responses()

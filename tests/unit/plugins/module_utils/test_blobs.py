@@ -3,12 +3,7 @@
 
 """blobs: downloads against a real HTTP server on 127.0.0.1 that can cut, corrupt, refuse and delay."""
 
-import hashlib
-import http.server
 import os
-import re
-import threading
-import time
 
 import pytest
 
@@ -17,132 +12,18 @@ from ansible_collections.airgap.ecr.plugins.module_utils import downloader
 from ansible_collections.airgap.ecr.plugins.module_utils import target_module
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
+from ansible_collections.airgap.ecr.tests.support.blob_server import BlobServer
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of
+from ansible_collections.airgap.ecr.tests.support.digests import make_data
 
 SECRET = "X-Amz-Signature=0123456789abcdef0123456789abcdef&X-Amz-Credential=AKIDUNITTESTSECRET"
-
-
-def digest_of(data, algorithm="sha256"):
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def make_data(size, seed):
-    """``size`` deterministic, incompressible bytes."""
-    block = b"".join(hashlib.sha512(f"{seed}-{i}".encode()).digest() for i in range(64))
-    return (block * (size // len(block) + 1))[:size]
-
-
-class BlobServer:
-    """Serves ``/<name>`` with Range support; ``plan(name, *actions)`` queues one action per request.
-
-    Actions: ``{"cut": N}`` (announce everything, send N bytes, close), ``{"short": N}`` (announce
-    and send the first N bytes only), ``{"corrupt": True}``,
-    ``{"status": 403}`` (S3-style XML body), ``{"ignore_range": True}`` (answer 200 to a Range
-    request), ``{"delay": seconds}``. ``delay`` (attribute) delays every request.
-    """
-
-    def __init__(self):
-        self.blobs = {}
-        self.actions = {}
-        self.log = []
-        self.delay = 0.0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # pylint: disable=arguments-differ
-                pass
-
-            def do_GET(self):  # pylint: disable=invalid-name
-                with server.lock:
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    server.handle(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self.thread.start()
-
-    def add(self, name, data):
-        self.blobs[name] = data
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}?{SECRET}"
-
-    def plan(self, name, *actions):
-        self.actions.setdefault(name, []).extend(actions)
-
-    def requests(self, name=None):
-        return [entry for entry in self.log if name is None or entry["name"] == name]
-
-    def handle(self, request):
-        name = request.path.split("?", 1)[0].lstrip("/")
-        range_header = request.headers.get("Range")
-        with self.lock:
-            queue = self.actions.get(name) or []
-            action = queue.pop(0) if queue else {}
-        entry = {"name": name, "range": range_header, "sent": 0, "status": None}
-        self.log.append(entry)
-        time.sleep(self.delay + action.get("delay", 0))
-        data = self.blobs.get(name)
-        if data is None or "status" in action:
-            status = action.get("status", 404)
-            body = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
-            entry["status"] = status
-            request.send_response(status)
-            request.send_header("Content-Length", str(len(body)))
-            request.end_headers()
-            request.wfile.write(body)
-            return
-        if action.get("corrupt"):
-            data = bytes(b ^ 0xFF for b in data)
-        start = 0
-        match = re.match(r"bytes=(\d+)-$", range_header or "")
-        if match and not action.get("ignore_range"):
-            start = int(match.group(1))
-            if start >= len(data):
-                entry["status"] = 416
-                request.send_response(416)
-                request.send_header("Content-Range", f"bytes */{len(data)}")
-                request.send_header("Content-Length", "0")
-                request.end_headers()
-                return
-            entry["status"] = 206
-            request.send_response(206)
-            request.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            entry["status"] = 200
-            request.send_response(200)
-        body = data[start:action.get("short")]
-        request.send_header("Content-Length", str(len(body)))
-        request.send_header("Accept-Ranges", "bytes")
-        request.end_headers()
-        if "cut" in action:
-            body = body[:action["cut"]]
-            request.close_connection = True
-        request.wfile.write(body)
-        request.wfile.flush()
-        entry["sent"] = len(body)
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(name="server")
 def server_fixture(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    server = BlobServer()
-    yield server
-    server.close()
+    with BlobServer(query=SECRET) as server:
+        yield server
 
 
 @pytest.fixture(name="opener")
@@ -166,7 +47,9 @@ def tree(root):
 
 def no_secret(value):
     text = repr(value)
-    return "0123456789abcdef0123456789abcdef" not in text and "AKIDUNITTESTSECRET" not in text and "127.0.0.1" not in text
+    return (
+        "0123456789abcdef0123456789abcdef" not in text and "AKIDUNITTESTSECRET" not in text and "127.0.0.1" not in text
+    )
 
 
 # --------------------------------------------------------------------------- fetching
@@ -178,7 +61,7 @@ def test_fresh_fetch_then_present_without_request(server, opener, tmp_path):
     result = fetch(opener, entries, tmp_path)
     assert result["failures"] == [] and result["changed"] is True
     assert result["fetched"] == 3 and result["present"] == 0 and result["bytes"] == sum(map(len, data))
-    for blob, content in zip(result["blobs"], data):
+    for blob, content in zip(result["blobs"], data, strict=True):
         assert blob["status"] == "fetched" and blob["size"] == len(content) and blob["resumed_from"] == 0
         algorithm, encoded = blob["digest"].split(":")
         assert blob["path"] == str(tmp_path / "blobs" / algorithm / encoded)
@@ -187,7 +70,9 @@ def test_fresh_fetch_then_present_without_request(server, opener, tmp_path):
         assert os.stat(blob["path"]).st_mode & 0o777 == 0o644
     assert os.stat(tmp_path / "blobs").st_mode & 0o777 == 0o755
     assert os.stat(tmp_path / "blobs" / "sha256").st_mode & 0o777 == 0o755
-    assert [entry[0] for entry in tree(tmp_path)] == sorted(["blobs", "blobs/sha256"] + [f"blobs/sha256/{e['digest'][7:]}" for e in entries])
+    assert [entry[0] for entry in tree(tmp_path)] == sorted(
+        ["blobs", "blobs/sha256"] + [f"blobs/sha256/{e['digest'][7:]}" for e in entries]
+    )
 
     server.log.clear()
     again = fetch(opener, entries, tmp_path)
@@ -237,7 +122,9 @@ def test_corrupted_response_leaves_nothing(server, opener, tmp_path):
     server.plan("bad", {"corrupt": True}, {"corrupt": True}, {"corrupt": True})
     result = fetch(opener, [{"digest": digest, "url": server.add("bad", data)}], tmp_path, retries=2)
     failure = result["failures"][0]
-    assert failure["digest"] == digest and f"not {digest}" in failure["error"] and "after 3 attempts" in failure["error"]
+    assert (
+        failure["digest"] == digest and f"not {digest}" in failure["error"] and "after 3 attempts" in failure["error"]
+    )
     assert result["blobs"][0]["status"] == "failed" and result["changed"] is False
     assert len(server.requests()) == 3 and all(r["range"] is None for r in server.requests())
     assert tree(tmp_path / "blobs" / "sha256") == []
@@ -372,8 +259,14 @@ def test_500_is_retried(server, opener, tmp_path):
     data = make_data(1000, 17)
     server.plan("busy", {"status": 500}, {"status": 503})
     delays = []
-    result = fetch(opener, [{"digest": digest_of(data), "url": server.add("busy", data)}], tmp_path, retries=2,
-                   retry_delay=0.001, sleep=delays.append)
+    result = fetch(
+        opener,
+        [{"digest": digest_of(data), "url": server.add("busy", data)}],
+        tmp_path,
+        retries=2,
+        retry_delay=0.001,
+        sleep=delays.append,
+    )
     assert result["blobs"][0]["status"] == "fetched" and len(server.requests()) == 3
     assert delays == [0.001, 0.002]
 
@@ -405,7 +298,10 @@ def test_timeout_is_retried(server, tmp_path):
 def test_some_fail_others_stay(server, opener, tmp_path):
     good, bad = make_data(1000, 20), make_data(1000, 21)
     server.plan("bad", {"status": 404})
-    entries = [{"digest": digest_of(bad), "url": server.add("bad", bad)}, {"digest": digest_of(good), "url": server.add("good", good)}]
+    entries = [
+        {"digest": digest_of(bad), "url": server.add("bad", bad)},
+        {"digest": digest_of(good), "url": server.add("good", good)},
+    ]
     result = fetch(opener, entries, tmp_path)
     assert [b["status"] for b in result["blobs"]] == ["failed", "fetched"]
     assert result["fetched"] == 1 and [f["digest"] for f in result["failures"]] == [digest_of(bad)]
@@ -415,7 +311,9 @@ def test_some_fail_others_stay(server, opener, tmp_path):
 
 def test_larger_than_size_is_refused(server, opener, tmp_path):
     data = make_data(1000, 22)
-    result = fetch(opener, [{"digest": digest_of(data), "url": server.add("s", data), "size": 999}], tmp_path, retries=1)
+    result = fetch(
+        opener, [{"digest": digest_of(data), "url": server.add("s", data), "size": 999}], tmp_path, retries=1
+    )
     assert "the server announced 1000 bytes, more than the expected 999" in result["failures"][0]["error"]
     assert len(server.requests()) == 2 and result["bytes"] == 0
     assert tree(tmp_path / "blobs" / "sha256") == []
@@ -423,8 +321,13 @@ def test_larger_than_size_is_refused(server, opener, tmp_path):
 
 def test_smaller_object_than_size_is_refused(server, opener, tmp_path):
     data = make_data(1000, 23)
-    result = fetch(opener, [{"digest": digest_of(data), "url": server.add("s", data), "size": 1001}], tmp_path, retries=3)
-    assert "the server has no more than 1000 bytes for this blob, but its size should be 1001" in result["failures"][0]["error"]
+    result = fetch(
+        opener, [{"digest": digest_of(data), "url": server.add("s", data), "size": 1001}], tmp_path, retries=3
+    )
+    assert (
+        "the server has no more than 1000 bytes for this blob, but its size should be 1001"
+        in result["failures"][0]["error"]
+    )
     assert [(r["range"], r["status"]) for r in server.requests()] == [(None, 200), ("bytes=1000-", 416)]
     assert tree(tmp_path / "blobs" / "sha256") == []
 
@@ -465,7 +368,11 @@ def test_check_mode_writes_nothing(server, opener, tmp_path):
     ]
     result = fetch(opener, entries, tmp_path, check_mode=True)
     assert tree(tmp_path) == before and server.requests() == []
-    assert [(b["status"], b["size"]) for b in result["blobs"]] == [("present", 1000), ("would_fetch", 2000), ("would_fetch", None)]
+    assert [(b["status"], b["size"]) for b in result["blobs"]] == [
+        ("present", 1000),
+        ("would_fetch", 2000),
+        ("would_fetch", None),
+    ]
     assert result["blobs"][2]["replaced_corrupt"] is True and result["changed"] is True
 
     empty = tmp_path / "new"
@@ -483,13 +390,28 @@ def test_check_mode_writes_nothing(server, opener, tmp_path):
         (["sha256:" + "a" * 64], "blobs[0] must be a dict with a digest and a url, got a str"),
         ([{"url": "http://h/x"}], "blobs[0] has no digest"),
         ([{"digest": "sha256:12", "url": "http://h/x"}], "blobs[0].digest 'sha256:12' is not a valid sha256 digest"),
-        ([{"digest": "md5:" + "a" * 32, "url": "http://h/x"}], "blobs[0].digest 'md5:" + "a" * 32 + "' uses the algorithm 'md5'"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "ftp://h/x?" + SECRET}], "blobs[0].url (for sha256:" + "a" * 64 + ") is not an http"),
-        ([{"digest": "sha256:" + "a" * 64, "url": 5}], "blobs[0].url (for sha256:" + "a" * 64 + ") must be a string, got a int"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "http://h/x", "size": -1}], "blobs[0].size -1 is not a size"),
-        ([{"digest": "sha256:" + "a" * 64, "layer_digest": "sha256:" + "b" * 64, "url": "http://h/x"}], "blobs[0] has both digest and layer_digest"),
         (
-            [{"digest": "sha256:" + "a" * 64, "url": "http://h/x", "size": 1}, {"digest": "sha256:" + "a" * 64, "size": 2}],
+            [{"digest": "md5:" + "a" * 32, "url": "http://h/x"}],
+            "blobs[0].digest 'md5:" + "a" * 32 + "' uses the algorithm 'md5'",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": "ftp://h/x?" + SECRET}],
+            "blobs[0].url (for sha256:" + "a" * 64 + ") is not an http",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": 5}],
+            "blobs[0].url (for sha256:" + "a" * 64 + ") must be a string, got a int",
+        ),
+        ([{"digest": "sha256:" + "a" * 64, "url": "http://h/x", "size": -1}], "blobs[0].size -1 is not a size"),
+        (
+            [{"digest": "sha256:" + "a" * 64, "layer_digest": "sha256:" + "b" * 64, "url": "http://h/x"}],
+            "blobs[0] has both digest and layer_digest",
+        ),
+        (
+            [
+                {"digest": "sha256:" + "a" * 64, "url": "http://h/x", "size": 1},
+                {"digest": "sha256:" + "a" * 64, "size": 2},
+            ],
             "blobs[1].size 2 differs from the size 1 of the same digest sha256:" + "a" * 64 + " in blobs[0]",
         ),
     ],
@@ -504,12 +426,18 @@ def test_invalid_input(entries, expected):
 def test_every_problem_is_reported():
     with pytest.raises(ValidationError) as error:
         target_module.normalize_blobs([{"digest": "sha256:1"}, {"digest": "sha256:" + "a" * 64}, {"digest": "x"}])
-    assert "blobs[0].digest" in str(error.value) and "blobs[2].digest" in str(error.value) and "blobs[1]" not in str(error.value)
+    assert (
+        "blobs[0].digest" in str(error.value)
+        and "blobs[2].digest" in str(error.value)
+        and "blobs[1]" not in str(error.value)
+    )
 
 
 def test_merging_duplicates():
     digest = "sha256:" + "a" * 64
-    merged = target_module.normalize_blobs([{"digest": digest}, {"layer_digest": digest, "download_url": "https://h/x", "size": "7"}])
+    merged = target_module.normalize_blobs(
+        [{"digest": digest}, {"layer_digest": digest, "download_url": "https://h/x", "size": "7"}]
+    )
     assert merged == [{"index": 0, "digest": digest, "url": "https://h/x", "size": 7}]
 
 

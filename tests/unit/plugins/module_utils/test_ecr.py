@@ -59,7 +59,7 @@ def test_throttling_and_server_errors_are_retried(stubbed, code):
 
 def test_retries_are_bounded(stubbed):
     client, stubber = stubbed
-    for attempt in range(3):  # amazon.aws's retries=3 means three attempts in all
+    for _attempt in range(3):  # amazon.aws's retries=3 means three attempts in all
         stubber.add_client_error("get_download_url_for_layer", "ThrottlingException", "Rate exceeded", 400)
     with pytest.raises(ECRCallError) as e:
         get_layer_url(client, REPO, D1)
@@ -265,7 +265,7 @@ def test_each_call_has_its_own_backoff_schedule(monkeypatch):
     assert len(sleeps) == 8
     for schedule in sleeps.values():
         assert len(schedule) == 3
-        assert all(0 <= seconds <= bound for seconds, bound in zip(schedule, [1, 2, 4]))
+        assert all(0 <= seconds <= bound for seconds, bound in zip(schedule, [1, 2, 4], strict=True))
 
 
 def test_the_digest_ecr_echoes_must_be_the_one_asked_for(stubbed):

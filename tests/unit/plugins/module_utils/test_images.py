@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
 from ansible_collections.airgap.ecr.plugins.module_utils import manifest as m
@@ -251,7 +250,7 @@ def test_resolve_image_layers_asks_each_distinct_registry_blob_once(stubbed):
 def test_resolve_image_layers_refuses_a_url_for_another_blob(stubbed):
     client, stubber = stubbed
     answer(stubber, {"imageTag": "1.0"}, AMD, m.OCI_MANIFEST)
-    for digest in (sha("amd-config"), sha("amd-layer")):
+    for _digest in (sha("amd-config"), sha("amd-layer")):
         stubber.add_response("get_download_url_for_layer", {"downloadUrl": "https://b/x", "layerDigest": sha("evil")})
     request = validate_ecr_request(
         {"repository": REPO, "image_tag": "1.0", "platform": "linux/amd64", "concurrency": 1}

@@ -1,22 +1,17 @@
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-import hashlib
 import json
 import os
 import tarfile
 
 import pytest
 
-from ansible_collections.airgap.ecr.plugins.module_utils import manifest as m
 from ansible_collections.airgap.ecr.plugins.module_utils import layout as oci
+from ansible_collections.airgap.ecr.plugins.module_utils import manifest as m
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
-
-
-def sha(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of as sha
 
 CONFIG = b'{"architecture": "amd64", "os": "linux"}'
 LAYER = b"layer bytes"
@@ -24,9 +19,17 @@ DOCKER = json.dumps(
     {
         "schemaVersion": 2,
         "mediaType": m.DOCKER_MANIFEST,
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(CONFIG), "digest": sha(CONFIG)},
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": len(CONFIG),
+            "digest": sha(CONFIG),
+        },
         "layers": [
-            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(LAYER), "digest": sha(LAYER)},
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": len(LAYER),
+                "digest": sha(LAYER),
+            },
             {
                 "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
                 "size": 5,
@@ -45,7 +48,11 @@ def test_docker_manifest_is_converted_deterministically_with_the_same_blobs():
     assert m.to_oci_manifest(DOCKER)[0] == text
     document = json.loads(text)
     assert document["mediaType"] == m.OCI_MANIFEST
-    assert document["config"] == {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(CONFIG), "size": len(CONFIG)}
+    assert document["config"] == {
+        "mediaType": "application/vnd.oci.image.config.v1+json",
+        "digest": sha(CONFIG),
+        "size": len(CONFIG),
+    }
     assert [layer["digest"] for layer in document["layers"]] == [sha(LAYER), sha(b"far")]
     assert document["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
     assert document["layers"][1]["mediaType"] == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
@@ -69,7 +76,9 @@ def test_indexes_and_unknown_types_are_refused():
 
 def test_index_entry_records_the_source_only_when_converted():
     text, media_type = m.to_oci_manifest(DOCKER)
-    entry = oci.index_entry(text, media_type, "1.0", {"os": "linux", "architecture": "amd64"}, sha(DOCKER.encode()), m.DOCKER_MANIFEST)
+    entry = oci.index_entry(
+        text, media_type, "1.0", {"os": "linux", "architecture": "amd64"}, sha(DOCKER.encode()), m.DOCKER_MANIFEST
+    )
     assert entry["digest"] == sha(text.encode()) and entry["size"] == len(text.encode())
     assert entry["annotations"] == {
         oci.REF_NAME: "1.0",

@@ -11,7 +11,10 @@ from ansible_collections.airgap.ecr.plugins.module_utils.manifest import Manifes
 
 
 def desc(media_type, seed, size=10, **extra):
-    return dict({"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(seed.encode()).hexdigest(), "size": size}, **extra)
+    return dict(
+        {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(seed.encode()).hexdigest(), "size": size},
+        **extra,
+    )
 
 
 def image(media_type=m.OCI_MANIFEST, layers=None, declare=True):
@@ -62,9 +65,13 @@ def test_foreign_layers_are_marked_with_their_urls():
 
 
 def test_urls_on_an_ordinary_layer_do_not_make_it_foreign():
-    layers = [desc("application/vnd.oci.image.layer.v1.tar+gzip", "mirrored", 7, urls=["https://mirror.example.com/blob"])]
+    layers = [
+        desc("application/vnd.oci.image.layer.v1.tar+gzip", "mirrored", 7, urls=["https://mirror.example.com/blob"])
+    ]
     parsed = m.parse_manifest(image(m.OCI_MANIFEST, layers))
-    assert parsed["layers"][0]["foreign"] is False and parsed["layers"][0]["urls"] == ["https://mirror.example.com/blob"]
+    assert parsed["layers"][0]["foreign"] is False and parsed["layers"][0]["urls"] == [
+        "https://mirror.example.com/blob"
+    ]
 
 
 @pytest.mark.parametrize("media_type", [m.OCI_INDEX, m.DOCKER_LIST])
@@ -87,11 +94,18 @@ def test_implied_variants():
 
 
 def test_no_match_lists_what_is_offered_and_skips_attestations():
-    attestation = entry({"os": "unknown", "architecture": "unknown"}, "att", annotations={"vnd.docker.reference.type": "attestation-manifest"})
+    attestation = entry(
+        {"os": "unknown", "architecture": "unknown"},
+        "att",
+        annotations={"vnd.docker.reference.type": "attestation-manifest"},
+    )
     parsed = m.parse_manifest(index([entry(AMD64, "a"), attestation, entry(ARM64_V8, "b")]))
     with pytest.raises(ManifestError) as e:
         m.select_platform(parsed, m.parse_platform("windows/amd64"))
-    assert str(e.value) == "the image index has no manifest for platform windows/amd64; it offers linux/amd64, linux/arm64/v8"
+    assert (
+        str(e.value)
+        == "the image index has no manifest for platform windows/amd64; it offers linux/amd64, linux/arm64/v8"
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,8 +115,14 @@ def test_no_match_lists_what_is_offered_and_skips_attestations():
         ("[1, 2]", "not a JSON object"),
         (json.dumps({"schemaVersion": 1, "name": "x", "fsLayers": []}), "schema 1"),
         (json.dumps({"schemaVersion": 2, "mediaType": m.DOCKER_SCHEMA1_SIGNED}), "schema 1"),
-        (json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.example+json"}), "'application/vnd.example+json' is not supported"),
-        (json.dumps({"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": {}, "layers": []}), "config has no valid digest"),
+        (
+            json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.example+json"}),
+            "'application/vnd.example+json' is not supported",
+        ),
+        (
+            json.dumps({"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": {}, "layers": []}),
+            "config has no valid digest",
+        ),
         (json.dumps({"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": desc("c", "c")}), "no 'layers' list"),
         (json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX}), "no 'manifests' list"),
         (image(layers=[{"mediaType": "x", "digest": "sha256:" + "a" * 64, "size": -1}]), "layers[0]"),

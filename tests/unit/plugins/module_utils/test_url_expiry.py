@@ -17,7 +17,7 @@ CLI_EXAMPLE = (
 
 def test_cli_example_expiry():
     assert url_expires_at(CLI_EXAMPLE) == "2019-08-14T23:06:17Z"
-    assert url_expiry(CLI_EXAMPLE) == datetime.datetime(2019, 8, 14, 23, 6, 17, tzinfo=datetime.timezone.utc)
+    assert url_expiry(CLI_EXAMPLE) == datetime.datetime(2019, 8, 14, 23, 6, 17, tzinfo=datetime.UTC)
 
 
 def test_expiry_crosses_midnight_and_month():

@@ -3,16 +3,13 @@
 
 """Run modules through their real entry point against the local ECR emulator over HTTP."""
 
-import json
 import urllib.request
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.airgap.ecr.tests.emulator.harness import Emulator
-
-FULL_ACCESS = {"access_key": "AKIAEMULATOR00000001", "secret_key": "emulator-secret-key-0001"}
+from ansible_collections.airgap.ecr.tests.support.credentials import aws_options
+from ansible_collections.airgap.ecr.tests.support.modules import run_module
 
 
 @pytest.fixture(scope="session", name="emulator")
@@ -30,16 +27,11 @@ def fresh_emulator_fixture(emulator):
 
 
 @pytest.fixture(name="run_module")
-def run_module_fixture(fresh_emulator, capsys):
+def run_module_fixture(fresh_emulator):
     """``run_module(main, check_mode=False, **args) -> (failed, result)``, with the emulator's credentials."""
 
     def run(main, check_mode=False, **args):
-        module_args = dict(FULL_ACCESS, region="us-east-1", endpoint_url=fresh_emulator.endpoint_url, _ansible_check_mode=check_mode)
-        module_args.update(args)
-        with patch_module_args(module_args):
-            with pytest.raises(SystemExit) as exit_info:
-                main()
-        return exit_info.value.code != 0, json.loads(capsys.readouterr().out)
+        return run_module(main, check_mode, **aws_options(fresh_emulator.endpoint_url, **args))
 
     return run
 

@@ -3,18 +3,15 @@
 
 """blob_fetch through its real entry point, downloading from the local ECR emulator's pre-signed URLs."""
 
-import hashlib
-import json
 import os
 import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.airgap.ecr.plugins.modules import blob_fetch
 from ansible_collections.airgap.ecr.plugins.modules import ecr_image_layers
-from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import FULL_ACCESS
+from ansible_collections.airgap.ecr.tests.support.digests import file_digest
+from ansible_collections.airgap.ecr.tests.support.modules import run_module_text
 from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
 
 REPOSITORY = "airgap/demo"
@@ -26,15 +23,11 @@ def no_proxy_for_the_emulator(monkeypatch):
 
 
 @pytest.fixture(name="run_blob_fetch")
-def run_blob_fetch_fixture(capsys):
+def run_blob_fetch_fixture():
     """``run(check_mode=False, **args) -> (failed, result, output)``: the module's real entry point, no AWS options."""
 
     def run(check_mode=False, **args):
-        with patch_module_args(dict(args, _ansible_check_mode=check_mode)):
-            with pytest.raises(SystemExit) as exit_info:
-                blob_fetch.main()
-        output = capsys.readouterr().out
-        return exit_info.value.code != 0, json.loads(output), output
+        return run_module_text(blob_fetch.main, check_mode, **args)
 
     return run
 
@@ -43,7 +36,7 @@ def run_blob_fetch_fixture(capsys):
 def demo_fixture(fresh_emulator):
     """The demo image's blobs, each with a fresh pre-signed URL; the request log is cleared afterwards."""
     image = demo_image(fresh_emulator)
-    client = fresh_emulator.client("ecr", aws_access_key_id=FULL_ACCESS["access_key"], aws_secret_access_key=FULL_ACCESS["secret_key"])
+    client = fresh_emulator.client("ecr")
     blobs = []
     for blob in [image["config"]] + image["layers"]:
         url = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=blob["digest"])["downloadUrl"]
@@ -54,11 +47,6 @@ def demo_fixture(fresh_emulator):
 
 def downloads(emulator):
     return [r for r in emulator.requests() if r["operation"] == "GetObject"]
-
-
-def file_digest(path):
-    with open(path, "rb") as f:
-        return "sha256:" + hashlib.sha256(f.read()).hexdigest()
 
 
 def test_every_demo_blob_fetched_then_present(run_blob_fetch, fresh_emulator, demo, tmp_path):
@@ -88,7 +76,9 @@ def test_every_demo_blob_fetched_then_present(run_blob_fetch, fresh_emulator, de
 def test_items_of_ecr_image_layers_as_they_are(run_module, run_blob_fetch, fresh_emulator, tmp_path):
     failed, image = run_module(ecr_image_layers.main, repository=REPOSITORY, image_tag="1.0")
     assert not failed
-    failed, result, output = run_blob_fetch(blobs=[image["config"]] + image["layers"], dest=str(tmp_path / "layout"), concurrency=2)
+    failed, result, output = run_blob_fetch(
+        blobs=[image["config"]] + image["layers"], dest=str(tmp_path / "layout"), concurrency=2
+    )
     assert not failed and result["fetched"] == 1 + len(image["layers"])
     assert image["config"]["download_url"] not in output
     for blob in result["blobs"]:
@@ -130,16 +120,23 @@ def test_file_attributes(run_blob_fetch, demo, tmp_path):
 
 def test_expired_url_fails_naming_the_digest(run_blob_fetch, fresh_emulator, tmp_path):
     image = demo_image(fresh_emulator)
-    client = fresh_emulator.client("ecr", aws_access_key_id=FULL_ACCESS["access_key"], aws_secret_access_key=FULL_ACCESS["secret_key"])
+    client = fresh_emulator.client("ecr")
     fresh_emulator.config(url_ttl=1)
     try:
-        expiring = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=image["layers"][0]["digest"])["downloadUrl"]
+        expiring = client.get_download_url_for_layer(
+            repositoryName=REPOSITORY, layerDigest=image["layers"][0]["digest"]
+        )["downloadUrl"]
     finally:
         fresh_emulator.reset()
-    valid = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=image["config"]["digest"])["downloadUrl"]
+    valid = client.get_download_url_for_layer(repositoryName=REPOSITORY, layerDigest=image["config"]["digest"])[
+        "downloadUrl"
+    ]
     time.sleep(2)
     fresh_emulator.clear_requests()
-    blobs = [{"download_url": valid, "digest": image["config"]["digest"]}, {"download_url": expiring, "layer_digest": image["layers"][0]["digest"]}]
+    blobs = [
+        {"download_url": valid, "digest": image["config"]["digest"]},
+        {"download_url": expiring, "layer_digest": image["layers"][0]["digest"]},
+    ]
     failed, result, output = run_blob_fetch(blobs=blobs, dest=str(tmp_path), retries=2)
     assert failed
     digest = image["layers"][0]["digest"]
@@ -163,12 +160,32 @@ def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, mon
 @pytest.mark.parametrize(
     "blobs, args, expected",
     [
-        ([{"digest": "sha256:12", "url": "http://127.0.0.1:1/x"}], {}, "blobs[4].digest 'sha256:12' is not a valid sha256 digest"),
-        ([{"digest": "sha256:" + "a" * 64}], {}, "blobs[4] (sha256:" + "a" * 64 + ") has no url, and is not present in dest"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "ftp://127.0.0.1:1/x"}], {}, "blobs[4].url (for sha256:" + "a" * 64 + ") is not an http"),
+        (
+            [{"digest": "sha256:12", "url": "http://127.0.0.1:1/x"}],
+            {},
+            "blobs[4].digest 'sha256:12' is not a valid sha256 digest",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64}],
+            {},
+            "blobs[4] (sha256:" + "a" * 64 + ") has no url, and is not present in dest",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": "ftp://127.0.0.1:1/x"}],
+            {},
+            "blobs[4].url (for sha256:" + "a" * 64 + ") is not an http",
+        ),
         (["sha256:" + "a" * 64], {}, "dictionary requested, could not parse JSON or key=value"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}], {"concurrency": 33}, "concurrency 33 is out of range"),
-        ([{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}], {"retries": -1}, "retries -1 is out of range"),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}],
+            {"concurrency": 33},
+            "concurrency 33 is out of range",
+        ),
+        (
+            [{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}],
+            {"retries": -1},
+            "retries -1 is out of range",
+        ),
     ],
 )
 def test_invalid_input_fails_before_any_request(run_blob_fetch, fresh_emulator, demo, tmp_path, blobs, args, expected):

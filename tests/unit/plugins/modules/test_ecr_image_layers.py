@@ -3,19 +3,14 @@
 
 """ecr_image_layers through its real entry point, against the local ECR emulator over HTTP."""
 
-import hashlib
-
 import pytest
 
 from ansible_collections.airgap.ecr.plugins.modules.ecr_image_layers import main
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of as sha256
 from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
 from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import fetch
 
 REPOSITORY = "airgap/demo"
-
-
-def sha256(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def test_by_tag_every_blob_verified(run_module, fresh_emulator):

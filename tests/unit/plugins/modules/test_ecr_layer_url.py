@@ -3,11 +3,12 @@
 
 """ecr_layer_url through its real entry point, against the local ECR emulator over HTTP."""
 
-import hashlib
-
 import pytest
 
 from ansible_collections.airgap.ecr.plugins.modules.ecr_layer_url import main
+from ansible_collections.airgap.ecr.tests.support.credentials import DENIED_OPTIONS
+from ansible_collections.airgap.ecr.tests.support.credentials import EXPIRED_OPTIONS
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of
 from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import demo_image
 from ansible_collections.airgap.ecr.tests.unit.plugins.modules.conftest import fetch
 
@@ -31,7 +32,7 @@ def test_one_digest(run_module, fresh_emulator, demo):
     assert result["layer_digest"] == demo["layers"][0]
     assert result["expires_at"].endswith("Z")
     assert result["layers"] == [{k: result[k] for k in ("layer_digest", "download_url", "expires_at")}]
-    assert "sha256:" + hashlib.sha256(fetch(result["download_url"])).hexdigest() == demo["layers"][0]
+    assert digest_of(fetch(result["download_url"])) == demo["layers"][0]
     calls = ecr_calls(fresh_emulator)
     assert len(calls) == 1 and "registryId" not in calls[0]["params"]
     assert "airgap.ecr/0.1.0" in calls[0]["user_agent"]
@@ -40,7 +41,7 @@ def test_one_digest(run_module, fresh_emulator, demo):
 def test_check_mode_returns_the_real_result(run_module, demo):
     failed, result = run_module(main, check_mode=True, repository=REPOSITORY, digest=demo["config"])
     assert not failed and result["changed"] is False
-    assert "sha256:" + hashlib.sha256(fetch(result["download_url"])).hexdigest() == demo["config"]
+    assert digest_of(fetch(result["download_url"])) == demo["config"]
 
 
 def test_many_digests_keep_order_and_resolve_duplicates_once(run_module, fresh_emulator, demo):
@@ -90,15 +91,8 @@ def test_every_failing_digest_is_named(run_module, demo):
     [
         ({"secret_key": "wrong"}, "InvalidSignatureException"),
         ({"access_key": "AKIAUNKNOWN000000000"}, "UnrecognizedClientException"),
-        ({"access_key": "AKIAEMULATOR00000004", "secret_key": "emulator-secret-key-0004"}, "AccessDeniedException"),
-        (
-            {
-                "access_key": "ASIAEMULATOR00000003",
-                "secret_key": "emulator-secret-key-0003",
-                "session_token": "emulator-expired-token-0003",
-            },
-            "ExpiredTokenException",
-        ),
+        (DENIED_OPTIONS, "AccessDeniedException"),
+        (EXPIRED_OPTIONS, "ExpiredTokenException"),
     ],
 )
 def test_credential_errors_are_distinct_and_leak_nothing(run_module, demo, credentials, code):

@@ -4,47 +4,45 @@
 """oci_layout through its real entry point, on a layout in a temporary directory."""
 
 import hashlib
-import http.server
 import json
 import os
-import threading
 
 import pytest
-
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.airgap.ecr.plugins.module_utils import layout as oci
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.modules.oci_layout import main
+from ansible_collections.airgap.ecr.tests.support.blob_server import BlobServer
+from ansible_collections.airgap.ecr.tests.support.digests import digest_of as sha
+from ansible_collections.airgap.ecr.tests.support.modules import run_module
 
 CONFIG = b'{"architecture": "arm64", "os": "linux", "variant": "v8"}'
 LAYER = b"\x1f\x8b layer"
-
-
-def sha(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 DOCKER = json.dumps(
     {
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(CONFIG), "digest": sha(CONFIG)},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(LAYER), "digest": sha(LAYER)}],
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": len(CONFIG),
+            "digest": sha(CONFIG),
+        },
+        "layers": [
+            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(LAYER), "digest": sha(LAYER)}
+        ],
     }
 )
 
 
-def run(capsys, check_mode=False, **args):
-    with patch_module_args(dict(args, _ansible_check_mode=check_mode)):
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-    return exit_info.value.code != 0, json.loads(capsys.readouterr().out)
+def run(capsys, check_mode=False, **args):  # pylint: disable=unused-argument
+    return run_module(main, check_mode, **args)
 
 
 def tree(root):
     found = {}
-    for directory, dummy, files in os.walk(root):
+    for directory, _dirs, files in os.walk(root):
         for name in files:
             path = os.path.join(directory, name)
             with open(path, "rb") as handle:
@@ -65,7 +63,14 @@ def layout_fixture(tmp_path):
 
 def test_writes_a_complete_layout_then_changes_nothing(capsys, layout, tmp_path):
     archive = str(tmp_path / "image.tar")
-    args = dict(dest=layout, manifest=DOCKER, ref_name="1.0", platform="linux/arm64/v8", source_digest=sha(DOCKER.encode()), archive=archive)
+    args = dict(
+        dest=layout,
+        manifest=DOCKER,
+        ref_name="1.0",
+        platform="linux/arm64/v8",
+        source_digest=sha(DOCKER.encode()),
+        archive=archive,
+    )
     failed, result = run(capsys, **args)
     assert not failed and result["changed"] and result["converted"]
     index = json.load(open(os.path.join(layout, "index.json"), encoding="utf-8"))
@@ -118,40 +123,20 @@ def test_bad_input(capsys, layout, args, expected):
 
 @pytest.fixture(name="blob_server")
 def blob_server_fixture():
-    """A local HTTP server of CONFIG and LAYER at /<hex>?X-Amz-Signature=..., logging each request's path."""
-    served = {sha(data)[7:]: data for data in (CONFIG, LAYER)}
-    requests = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # pylint: disable=invalid-name
-            requests.append(self.path)
-            data = served.get(self.path.split("?")[0].lstrip("/"))
-            if data is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):  # pylint: disable=arguments-differ
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield served, requests, lambda data: f"{base}/{sha(data)[7:]}?X-Amz-Signature=secret{len(data)}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The blob server with CONFIG and LAYER at /<hex>?X-Amz-Signature=...: its blobs, its request log, url(data)."""
+    with BlobServer() as server:
+        for data in (CONFIG, LAYER):
+            server.add(sha(data)[7:], data)
+        yield server.blobs, server.log, lambda data: server.url(sha(data)[7:], f"X-Amz-Signature=secret{len(data)}")
 
 
 def test_blobs_downloaded_then_laid_out_in_one_run(capsys, blob_server, tmp_path):
     dummy, requests, url = blob_server
     dest = str(tmp_path / "layout")
-    blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"layer_digest": sha(LAYER), "download_url": url(LAYER), "media_type": "ignored"}]
+    blobs = [
+        {"digest": sha(CONFIG), "url": url(CONFIG)},
+        {"layer_digest": sha(LAYER), "download_url": url(LAYER), "media_type": "ignored"},
+    ]
     failed, result = run(capsys, dest=dest, manifest=DOCKER, ref_name="1.0", blobs=blobs)
     assert not failed and result["changed"]
     download = result["download"]
@@ -181,8 +166,18 @@ def test_blob_with_wrong_content_fails_and_no_index_is_written(capsys, blob_serv
 
 def test_blobs_must_cover_the_manifest_before_any_request(capsys, blob_server, tmp_path):
     dummy, requests, url = blob_server
-    failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=[{"digest": sha(CONFIG), "url": url(CONFIG)}])
-    assert failed and "blobs does not list every blob the manifest needs" in result["msg"] and result["missing"] == [sha(LAYER)]
+    failed, result = run(
+        capsys,
+        dest=str(tmp_path / "layout"),
+        manifest=DOCKER,
+        ref_name="1.0",
+        blobs=[{"digest": sha(CONFIG), "url": url(CONFIG)}],
+    )
+    assert (
+        failed
+        and "blobs does not list every blob the manifest needs" in result["msg"]
+        and result["missing"] == [sha(LAYER)]
+    )
     assert requests == [] and not os.path.exists(tmp_path / "layout")
 
 
@@ -197,7 +192,9 @@ def test_manifest_size_is_enforced_on_the_download(capsys, blob_server, tmp_path
 def test_check_mode_with_blobs_writes_nothing(capsys, blob_server, tmp_path):
     dummy, requests, url = blob_server
     blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"digest": sha(LAYER), "url": url(LAYER)}]
-    failed, result = run(capsys, check_mode=True, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs)
+    failed, result = run(
+        capsys, check_mode=True, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs
+    )
     assert not failed and result["changed"] and requests == []
     assert [b["status"] for b in result["download"]["blobs"]] == ["would_fetch", "would_fetch"]
     assert result["missing"] == [sha(CONFIG), sha(LAYER)] and not os.path.exists(tmp_path / "layout")
@@ -222,6 +219,8 @@ def test_urls_masked_in_the_result_also_when_the_task_has_no_log(capsys, blob_se
     # kept out of the result it returns (and registers), invocation included.
     dummy, dummy_requests, url = blob_server
     blobs = [{"digest": sha(CONFIG), "url": url(CONFIG)}, {"digest": sha(LAYER), "url": url(LAYER)}]
-    failed, result = run(capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs, _ansible_no_log=True)
+    failed, result = run(
+        capsys, dest=str(tmp_path / "layout"), manifest=DOCKER, ref_name="1.0", blobs=blobs, _ansible_no_log=True
+    )
     assert not failed and result["download"]["fetched"] == 2
     assert "secret" not in json.dumps(result), result["invocation"]

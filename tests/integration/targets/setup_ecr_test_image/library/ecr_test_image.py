@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -175,7 +174,7 @@ def push_blob(client, repository, data):
         return digest
     upload_id = client.initiate_layer_upload(repositoryName=repository, aws_retry=True)["uploadId"]
     for first in range(0, len(data), PART_SIZE):
-        part = data[first:first + PART_SIZE]
+        part = data[first : first + PART_SIZE]
         client.upload_layer_part(
             repositoryName=repository,
             uploadId=upload_id,
@@ -211,13 +210,25 @@ def push_image_blobs(client, repository, flavour, seed, layer_sizes, platform, f
     diff_ids = []
     if foreign:
         blob, diff_id = make_layer(FOREIGN_LAYER_SIZE, f"{seed}-foreign")
-        layers.append({"mediaType": FOREIGN_LAYER_TYPE, "size": len(blob), "digest": digest_of(blob), "urls": list(FOREIGN_LAYER_URLS)})
+        layers.append(
+            {
+                "mediaType": FOREIGN_LAYER_TYPE,
+                "size": len(blob),
+                "digest": digest_of(blob),
+                "urls": list(FOREIGN_LAYER_URLS),
+            }
+        )
         diff_ids.append(diff_id)
     for index, size in enumerate(layer_sizes):
         blob, diff_id = make_layer(size, f"{seed}-{index}")
         layers.append({"mediaType": flavour["layer"], "size": len(blob), "digest": push_blob(client, repository, blob)})
         diff_ids.append(diff_id)
-    config_document = {"architecture": architecture, "os": os_name, "config": {}, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+    config_document = {
+        "architecture": architecture,
+        "os": os_name,
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
     if variant:
         config_document["variant"] = variant
     config = json.dumps(config_document, sort_keys=True).encode()
@@ -225,14 +236,23 @@ def push_image_blobs(client, repository, flavour, seed, layer_sizes, platform, f
         {
             "schemaVersion": 2,
             "mediaType": flavour["manifest"],
-            "config": {"mediaType": flavour["config"], "size": len(config), "digest": push_blob(client, repository, config)},
+            "config": {
+                "mediaType": flavour["config"],
+                "size": len(config),
+                "digest": push_blob(client, repository, config),
+            },
             "layers": layers,
         },
-        **flavour["dumps"]
+        **flavour["dumps"],
     )
     described = []
     for layer in layers:
-        item = {"digest": layer["digest"], "size": layer["size"], "media_type": layer["mediaType"], "foreign": "urls" in layer}
+        item = {
+            "digest": layer["digest"],
+            "size": layer["size"],
+            "media_type": layer["mediaType"],
+            "foreign": "urls" in layer,
+        }
         if "urls" in layer:
             item["urls"] = layer["urls"]
         described.append(item)
@@ -251,7 +271,9 @@ def push_single(client, repository, kind, tag, layer_sizes):
     flavour = OCI if kind == "oci" else DOCKER
     # A docker image's layers are seeded as in the first version of this module, so its digests stay the same.
     seed = repository if kind == "docker" else f"{repository}-{kind}"
-    manifest, details = push_image_blobs(client, repository, flavour, seed, layer_sizes, INDEX_PLATFORMS[0], foreign=kind == "foreign")
+    manifest, details = push_image_blobs(
+        client, repository, flavour, seed, layer_sizes, INDEX_PLATFORMS[0], foreign=kind == "foreign"
+    )
     details["image_digest"] = put_manifest(client, repository, manifest, flavour["manifest"], tag)
     return details
 
@@ -262,17 +284,34 @@ def push_index(client, repository, kind, tag, layer_sizes):
     children = []
     for platform in INDEX_PLATFORMS:
         text = platform_text(*platform)
-        manifest, details = push_image_blobs(client, repository, flavour, f"{repository}-{kind}-{text}", layer_sizes, platform)
+        manifest, details = push_image_blobs(
+            client, repository, flavour, f"{repository}-{kind}-{text}", layer_sizes, platform
+        )
         digest = put_manifest(client, repository, manifest, flavour["manifest"])
         entry_platform = {"architecture": platform[1], "os": platform[0]}
         if platform[2]:
             entry_platform["variant"] = platform[2]
-        entries.append({"mediaType": flavour["manifest"], "size": len(manifest.encode("utf-8")), "digest": digest, "platform": entry_platform})
+        entries.append(
+            {
+                "mediaType": flavour["manifest"],
+                "size": len(manifest.encode("utf-8")),
+                "digest": digest,
+                "platform": entry_platform,
+            }
+        )
         children.append(dict(details, platform=text, digest=digest))
     # Indexes are indented here (the images are not), so that the index and its images differ in form too.
-    index = json.dumps({"schemaVersion": 2, "mediaType": flavour["index"], "manifests": entries}, indent=2 if flavour is OCI else 3)
+    index = json.dumps(
+        {"schemaVersion": 2, "mediaType": flavour["index"], "manifests": entries}, indent=2 if flavour is OCI else 3
+    )
     index_digest = put_manifest(client, repository, index, flavour["index"], tag)
-    return dict(media_type=flavour["index"], manifest=index, image_digest=index_digest, index_digest=index_digest, manifests=children)
+    return dict(
+        media_type=flavour["index"],
+        manifest=index,
+        image_digest=index_digest,
+        index_digest=index_digest,
+        manifests=children,
+    )
 
 
 def push(module, client):
@@ -299,7 +338,9 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
     )
-    client = module.client("ecr", retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException"]))
+    client = module.client(
+        "ecr", retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException"])
+    )
     try:
         if module.params["state"] == "absent":
             try:
