@@ -224,11 +224,10 @@ failures:
       sample: "the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): resolve a new URL ..."
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import failure_message
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import DOWNLOAD_ARGUMENT_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import TargetModule
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import blobs_option
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import download
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import download_request
@@ -238,7 +237,7 @@ from ansible_collections.airgap.ecr.plugins.module_utils.validation import Valid
 
 def main():
     argument_spec = dict(blobs=blobs_option(), dest=dict(type="path", required=True), **DOWNLOAD_ARGUMENT_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
+    module = TargetModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
     try:
         blobs, concurrency = download_request(module.params)
         result = download(module.params, blobs, concurrency, Layout(module.params["dest"]), module.check_mode)

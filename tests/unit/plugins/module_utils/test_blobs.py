@@ -37,7 +37,8 @@ class BlobServer:
     Actions: ``{"cut": N}`` (announce everything, send N bytes, close), ``{"short": N}`` (announce
     and send the first N bytes only), ``{"corrupt": True}``,
     ``{"status": 403}`` (S3-style XML body), ``{"ignore_range": True}`` (answer 200 to a Range
-    request), ``{"delay": seconds}``. ``delay`` (attribute) delays every request.
+    request), ``{"delay": seconds}``, ``{"redirect": location}`` (a 302). ``delay`` (attribute) delays every request. ``plan(name, *actions,
+    range="bytes=A-B")`` queues actions for the requests of that Range header only.
     """
 
     def __init__(self):
@@ -77,8 +78,8 @@ class BlobServer:
         self.blobs[name] = data
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}?{SECRET}"
 
-    def plan(self, name, *actions):
-        self.actions.setdefault(name, []).extend(actions)
+    def plan(self, name, *actions, range=None):  # pylint: disable=redefined-builtin
+        self.actions.setdefault(name if range is None else (name, range), []).extend(actions)
 
     def requests(self, name=None):
         return [entry for entry in self.log if name is None or entry["name"] == name]
@@ -87,11 +88,18 @@ class BlobServer:
         name = request.path.split("?", 1)[0].lstrip("/")
         range_header = request.headers.get("Range")
         with self.lock:
-            queue = self.actions.get(name) or []
+            queue = self.actions.get((name, range_header)) or self.actions.get(name) or []
             action = queue.pop(0) if queue else {}
-        entry = {"name": name, "range": range_header, "sent": 0, "status": None}
+        entry = {"name": name, "range": range_header, "sent": 0, "status": None, "headers": dict(request.headers)}
         self.log.append(entry)
         time.sleep(self.delay + action.get("delay", 0))
+        if "redirect" in action:
+            entry["status"] = 302
+            request.send_response(302)
+            request.send_header("Location", action["redirect"])
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return
         data = self.blobs.get(name)
         if data is None or "status" in action:
             status = action.get("status", 404)
@@ -104,10 +112,11 @@ class BlobServer:
             return
         if action.get("corrupt"):
             data = bytes(b ^ 0xFF for b in data)
-        start = 0
-        match = re.match(r"bytes=(\d+)-$", range_header or "")
+        start, end = 0, len(data) - 1
+        match = re.match(r"bytes=(\d+)-(\d*)$", range_header or "")
         if match and not action.get("ignore_range"):
             start = int(match.group(1))
+            end = min(int(match.group(2)), end) if match.group(2) else end
             if start >= len(data):
                 entry["status"] = 416
                 request.send_response(416)
@@ -117,11 +126,12 @@ class BlobServer:
                 return
             entry["status"] = 206
             request.send_response(206)
-            request.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            request.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         else:
+            start, end = 0, len(data) - 1
             entry["status"] = 200
             request.send_response(200)
-        body = data[start:action.get("short")]
+        body = data[start:min(end + 1, action.get("short", end + 1))]
         request.send_header("Content-Length", str(len(body)))
         request.send_header("Accept-Ranges", "bytes")
         request.end_headers()
@@ -147,7 +157,7 @@ def server_fixture(monkeypatch):
 
 @pytest.fixture(name="opener")
 def opener_fixture():
-    return download_http.url_opener(timeout=5)
+    return download_http.url_opener(timeout=5, allow_http=True)
 
 
 def fetch(opener, entries, dest, **kwargs):
@@ -396,7 +406,7 @@ def test_connection_refused_names_no_url(opener, tmp_path):
 def test_timeout_is_retried(server, tmp_path):
     data = make_data(2000, 19)
     server.plan("slow", {"delay": 1.5})
-    opener = download_http.url_opener(timeout=0.5)
+    opener = download_http.url_opener(timeout=0.5, allow_http=True)
     result = fetch(opener, [{"digest": digest_of(data), "url": server.add("slow", data)}], tmp_path, retries=1)
     assert result["blobs"][0]["status"] == "fetched"
     assert len(server.requests()) == 2

@@ -30,6 +30,7 @@ def run_blob_fetch_fixture(capsys):
     """``run(check_mode=False, **args) -> (failed, result, output)``: the module's real entry point, no AWS options."""
 
     def run(check_mode=False, **args):
+        args.setdefault("allow_http", True)  # the emulator is http://
         with patch_module_args(dict(args, _ansible_check_mode=check_mode)):
             with pytest.raises(SystemExit) as exit_info:
                 blob_fetch.main()
@@ -154,7 +155,7 @@ def test_expired_url_fails_naming_the_digest(run_blob_fetch, fresh_emulator, tmp
 
 def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, monkeypatch):
     logged = []
-    monkeypatch.setattr(blob_fetch.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+    monkeypatch.setattr(blob_fetch.TargetModule, "log", lambda self, msg, log_args=None: logged.append(msg))
     failed = run_blob_fetch(check_mode=True, blobs=demo, dest=str(tmp_path))[0]
     assert not failed and logged and "blobs=" in logged[0]
     assert not any(blob["url"] in msg or "X-Amz-Signature" in msg for msg in logged for blob in demo)
@@ -166,7 +167,7 @@ def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, mon
         ([{"digest": "sha256:12", "url": "http://127.0.0.1:1/x"}], {}, "blobs[4].digest 'sha256:12' is not a valid sha256 digest"),
         ([{"digest": "sha256:" + "a" * 64}], {}, "blobs[4] (sha256:" + "a" * 64 + ") has no url, and is not present in dest"),
         ([{"digest": "sha256:" + "a" * 64, "url": "ftp://127.0.0.1:1/x"}], {}, "blobs[4].url (for sha256:" + "a" * 64 + ") is not an http"),
-        (["sha256:" + "a" * 64], {}, "dictionary requested, could not parse JSON or key=value"),
+        (["sha256:" + "a" * 64], {}, "every entry of blobs must be a dict with a digest and a url, and one is not"),
         ([{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}], {"concurrency": 33}, "concurrency 33 is out of range"),
         ([{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}], {"retries": -1}, "retries -1 is out of range"),
     ],

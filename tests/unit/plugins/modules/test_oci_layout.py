@@ -36,6 +36,7 @@ DOCKER = json.dumps(
 
 
 def run(capsys, check_mode=False, **args):
+    args.setdefault("allow_http", True)  # the test server is http://
     with patch_module_args(dict(args, _ansible_check_mode=check_mode)):
         with pytest.raises(SystemExit) as exit_info:
             main()
