@@ -85,6 +85,16 @@ def _secret_strings(value):
     return [value] if isinstance(value, str) and _SECRET_RE.search(value) else []
 
 
+def _scrubbed_keys(value):
+    """``value`` with every dict key that looks like a URL or carries a signature scrubbed."""
+    if isinstance(value, dict):
+        return {(scrub(key) if isinstance(key, str) and _SECRET_RE.search(key) else key): _scrubbed_keys(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed_keys(item) for item in value]
+    return value
+
+
 class TargetModule(AnsibleModule):
     """AnsibleModule for blob_fetch and oci_layout: no URL in any result, whatever fails.
 
@@ -98,6 +108,8 @@ class TargetModule(AnsibleModule):
 
     def _mask_secrets(self):
         self.no_log_values.update(_secret_strings(self.params))
+        # A URL can also be a key: ansible-core reads a string entry holding '=' as key=value pairs.
+        self.params = _scrubbed_keys(self.params)
 
     def exit_json(self, **kwargs):
         self._mask_secrets()
@@ -109,6 +121,9 @@ class TargetModule(AnsibleModule):
         if _DICT_REQUESTED in msg and not msg.startswith("argument "):
             # ansible-core's message for an entry of a list of dicts that is not one; blobs is that list here.
             msg = f"every entry of blobs must be a dict with a digest and a url, and one is not ({msg})"
+        elif msg.startswith("Unsupported parameters") and "<url>" in msg:
+            # A string entry holding '=' (a URL) was read as key=value pairs.
+            msg = f"every entry of blobs must be a dict with a digest and a url, and one is a URL string ({msg})"
         super().fail_json(msg, **kwargs)
 
 
