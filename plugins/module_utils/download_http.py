@@ -32,7 +32,8 @@ REDIRECT_STATUSES = frozenset([301, 302, 303, 307, 308])
 USER_AGENT = "airgap.ecr/%s blob_fetch" % AIRGAP_ECR_COLLECTION_VERSION
 
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-# A signature or credential parameter, also with blanks or a ':' around its '=' (a header, a wrapped line) or URL-encoded.
+# A signature or credential parameter, also with blanks or a ':' around its '=' (a header, a wrapped
+# line) or URL-encoded.
 _SIGNATURE_RE = re.compile(r"(X-Amz-[A-Za-z-]+|Signature|AWSAccessKeyId)(\s*(?:=|:|%3D)\s*)[^\s&'\"<>]*", re.IGNORECASE)
 _XML_CODE_RE = re.compile(r"<Code>([A-Za-z0-9.]{1,64})</Code>")
 _XML_MESSAGE_RE = re.compile(r"<Message>([^<]{1,200})</Message>")
@@ -50,7 +51,7 @@ def scrub(text, urls=()):
 
 
 class RefusedURL(ValueError):
-    """A URL or redirect that is not followed: another scheme than http(s), https to http, http without allow_http, too many."""
+    """A URL or redirect not followed: another scheme than http(s), https to http, http without allow_http, too many."""
 
 
 def check_url_scheme(url, allow_http, what="the URL"):
@@ -68,8 +69,8 @@ def _origin(url):
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def url_opener(timeout=DEFAULT_TIMEOUT, validate_certs=True, use_proxy=True, headers=None, client_cert=None, client_key=None,
-               ca_path=None, allow_http=False):
+def url_opener(timeout=DEFAULT_TIMEOUT, validate_certs=True, use_proxy=True, headers=None, client_cert=None,
+               client_key=None, ca_path=None, allow_http=False):
     """An opener on ``ansible.module_utils.urls.Request``, with the options' meaning of get_url.
 
     Proxies come from the usual environment variables (unless ``use_proxy`` is false). Content is
@@ -81,7 +82,8 @@ def url_opener(timeout=DEFAULT_TIMEOUT, validate_certs=True, use_proxy=True, hea
     """
     # One TLS context for every request: ansible-core would load the CA certificates again for each
     # one (about 0.2 s of CPU), and a ranged download makes many requests.
-    context = make_context(cafile=ca_path, validate_certs=validate_certs, client_cert=client_cert, client_key=client_key)
+    context = make_context(cafile=ca_path, validate_certs=validate_certs, client_cert=client_cert,
+                           client_key=client_key)
     request = Request(
         context=context,
         use_proxy=use_proxy,

@@ -42,7 +42,9 @@ def make_ranged(fetch):
     """A RangedFetch for ``fetch`` (a downloader.BlobFetch) when its blob is big enough for ranges, else None."""
     limits = fetch.limits
     size = fetch.expected_size
-    if not limits["range_threshold"] or size is None or size < limits["range_threshold"] or size <= limits["range_size"]:
+    if not limits["range_threshold"] or size is None or size < limits["range_threshold"]:
+        return None
+    if size <= limits["range_size"]:
         return None
     return RangedFetch(fetch)
 
@@ -60,7 +62,8 @@ class RangedFetch:
         self.digest = fetch.digest
         self.size = fetch.expected_size
         self.part_size = fetch.limits["range_size"]
-        self.parts = [(first, min(first + self.part_size, self.size) - 1) for first in range(0, self.size, self.part_size)]
+        self.parts = [(first, min(first + self.part_size, self.size) - 1)
+                      for first in range(0, self.size, self.part_size)]
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.failure = None
@@ -109,7 +112,7 @@ class RangedFetch:
         self.save_state()  # before the .partial grows: a pre-sized .partial always has its state
         with self.layout.open_partial_rw(self.digest) as handle:
             handle.truncate(self.size)
-        self.fetch.resumed_from = sum(last + 1 - first for index, (first, last) in enumerate(self.parts) if index in self.done)
+        self.fetch.resumed_from = sum(self.parts[index][1] + 1 - self.parts[index][0] for index in self.done)
         todo = [index for index in range(len(self.parts)) if index not in self.done]
         if not todo:
             return self.verify(self.hash_parts({}))
@@ -162,7 +165,8 @@ class RangedFetch:
                 while remaining:
                     chunk = handle.read(min(CHUNK_SIZE, remaining))
                     if not chunk:
-                        raise BlobError(f"the download file ended at byte {handle.tell()}, before the blob's {self.size} bytes")
+                        ended = handle.tell()
+                        raise BlobError(f"the download file ended at byte {ended}, before the blob's {self.size} bytes")
                     hasher.update(chunk)
                     remaining -= len(chunk)
         return hasher
@@ -195,7 +199,8 @@ class RangedFetch:
         response.close()
         if span is not None and span[2] is not None and span[2] != self.size:
             raise BlobError(f"the server has {span[2]} bytes for this blob, but its size should be {self.size}")
-        raise RetryableError(f"the server answered a request for bytes {first}-{last} with another range or status {status}")
+        raise RetryableError(f"the server answered a request for bytes {first}-{last} with another range or status "
+                             f"{status}")
 
     def part(self, index, response):
         """Fetch part ``index`` (retried and resumed alone), write it in place and record it as complete."""
@@ -252,7 +257,8 @@ class RangedFetch:
             try:
                 chunk = read_some(response, min(self.fetch.chunk_size, last + 1 - position))
             except (HTTPException, OSError) as e:
-                raise RetryableError(f"the transfer was cut at byte {position} ({describe_network_error(e, self.fetch.url)})") from None
+                error = describe_network_error(e, self.fetch.url)
+                raise RetryableError(f"the transfer was cut at byte {position} ({error})") from None
             self.fetch.deadline.check()
             if not chunk:
                 raise RetryableError(f"the transfer was cut at byte {position}")

@@ -168,7 +168,8 @@ class BlobFetch:
         delay = min(self.retry_delay * 2 ** (attempt - 1), RETRY_MAX_DELAY)
         if delay > self.deadline.remaining():
             self.deadline.check()
-            raise BlobError(f"no time is left for another attempt before the deadline of {self.deadline.seconds} seconds")
+            raise BlobError(f"no time is left for another attempt before the deadline of {self.deadline.seconds} "
+                            "seconds")
         self.sleep(delay)
 
     def count(self, size):
@@ -346,7 +347,7 @@ def _present_result(layout, digest):
 
 
 def fetch_blobs(opener, blobs, layout, concurrency=DEFAULT_CONCURRENCY, check_mode=False, limits=None, **fetch_options):
-    """Fetch or verify every blob of ``normalize_blobs()`` into ``layout``, at most ``concurrency`` connections at a time.
+    """Fetch or verify every blob of ``normalize_blobs()`` into ``layout``, over ``concurrency`` connections at most.
 
     ``limits`` (max_size, deadline, range_threshold, range_size; DEFAULT_LIMITS) and ``fetch_options``
     (retries, chunk_size, retry_delay, sleep) go to ``BlobFetch``; the ranges of a big blob share

@@ -171,7 +171,8 @@ def test_two_downloads_of_one_blob_at_once_leave_only_verified_files(tmp_path):
     server = SteppedBlobServer(data)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    args = json.dumps({"blobs": [{"digest": digest, "url": f"http://127.0.0.1:{server.server_port}/blob", "size": len(data)}], "dest": dest, "retries": 0})
+    args = json.dumps({"blobs": [{"digest": digest, "url": f"http://127.0.0.1:{server.server_port}/blob", "size": len(data)}], "dest": dest, "retries": 0,
+                       "allow_http": True})
     command = [sys.executable, "-c", RUNNER, args]
     processes = []
     try:

@@ -107,7 +107,7 @@ class Endpoint:
             request.wfile.write(data)
             return
         for offset in range(len(data)):  # trickle: one byte every action[2] seconds
-            request.wfile.write(data[offset:offset + 1])
+            request.wfile.write(data[offset : offset + 1])
             request.wfile.flush()
             time.sleep(action[2])
 
@@ -129,9 +129,27 @@ def certificate_fixture(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tls")
     cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=120,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     return cert, key
 
@@ -176,7 +194,11 @@ def test_urls_masked_when_the_arguments_are_rejected(tmp_path, main, case):
     for no_log in (False, True):
         failed, result = run_module(main, _ansible_no_log=no_log, **{k: v for k, v in args.items() if v is not None})
         assert failed and result["msg"], result
-        assert no_secret(result) and "AKIDSECURITYTEST" not in json.dumps(result) and "bucket.example" not in json.dumps(result), result
+        assert (
+            no_secret(result)
+            and "AKIDSECURITYTEST" not in json.dumps(result)
+            and "bucket.example" not in json.dumps(result)
+        ), result
         assert "invocation" in result
     if case == "a string entry":
         assert "every entry of blobs must be a dict with a digest and a url" in result["msg"]
@@ -199,7 +221,9 @@ def test_https_to_http_redirect_is_refused(tls_endpoint, endpoint, certificate, 
     data = b"downgraded"
     target = endpoint.route("/plain", "blob", data)
     url = tls_endpoint.route("/start", "redirect", target)
-    failed, result = fetch(tmp_path, [{"digest": digest_of(data), "url": url}], ca_path=certificate[0], allow_http=True, retries=2)
+    failed, result = fetch(
+        tmp_path, [{"digest": digest_of(data), "url": url}], ca_path=certificate[0], allow_http=True, retries=2
+    )
     assert failed and "a redirect from https to http is refused" in result["failures"][0]["error"]
     assert endpoint.log == [], "the http target is never contacted"
     assert len(tls_endpoint.log) == 1, "not retried"
@@ -250,7 +274,11 @@ def test_scrubber_hides_a_signature_after_blanks(text):
 
 def test_invalid_ipv6_url_is_a_message(tmp_path):
     digest = "sha256:" + "b" * 64
-    for url in (f"https://[::1/blob?{SIGNATURE}", f"https://[fe80::zz]/blob?{SIGNATURE}", f"https://127.0.0.1:99999/b?{SIGNATURE}"):
+    for url in (
+        f"https://[::1/blob?{SIGNATURE}",
+        f"https://[fe80::zz]/blob?{SIGNATURE}",
+        f"https://127.0.0.1:99999/b?{SIGNATURE}",
+    ):
         failed, result = fetch(tmp_path, [{"digest": digest, "url": url}])
         assert failed and f"blobs[0].url (for {digest}) is not a valid URL" in result["msg"], result
         assert "Traceback" not in json.dumps(result) and no_secret(result)
@@ -274,10 +302,14 @@ def test_tls_verification_failure_is_not_retried(tls_endpoint, certificate, tmp_
 def test_blob_without_size_is_capped(endpoint, tmp_path):
     data = os.urandom(200_000)
     url = endpoint.route("/big", "blob", data)
-    failed, result = fetch(tmp_path, [{"digest": digest_of(data), "url": url}], allow_http=True, max_size=100_000, retries=2)
+    failed, result = fetch(
+        tmp_path, [{"digest": digest_of(data), "url": url}], allow_http=True, max_size=100_000, retries=2
+    )
     assert failed and "more than max_size (100000 bytes)" in result["failures"][0]["error"]
     assert len(endpoint.log) == 1 and result["bytes"] == 0 and stray_files(tmp_path) == []
-    failed, result = fetch(tmp_path, [{"digest": digest_of(data), "url": url, "size": len(data)}], allow_http=True, max_size=100_000)
+    failed, result = fetch(
+        tmp_path, [{"digest": digest_of(data), "url": url, "size": len(data)}], allow_http=True, max_size=100_000
+    )
     assert not failed, "a blob of given size is not capped"
 
 
@@ -285,7 +317,9 @@ def test_trickling_server_is_stopped_by_the_deadline(endpoint, tmp_path):
     data = os.urandom(scaled(60, 120))
     url = endpoint.route("/slow", "trickle", data, 0.25)  # 15 s (30 s) in all, never 3 s without a byte
     started = time.monotonic()
-    failed, result = fetch(tmp_path, [{"digest": digest_of(data), "url": url}], allow_http=True, timeout=3, deadline=2, retries=2)
+    failed, result = fetch(
+        tmp_path, [{"digest": digest_of(data), "url": url}], allow_http=True, timeout=3, deadline=2, retries=2
+    )
     elapsed = time.monotonic() - started
     assert failed and "deadline of 2 seconds" in result["failures"][0]["error"]
     assert elapsed < 6, f"the task took {elapsed:.1f}s"
@@ -297,7 +331,9 @@ def small_fs_fixture(tmp_path):
     """A 1 MiB tmpfs (root only; skipped otherwise)."""
     mount = tmp_path / "small"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, check=False)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, check=False
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {result.stderr.decode(errors='replace').strip()}")
     yield mount
@@ -307,7 +343,9 @@ def small_fs_fixture(tmp_path):
 def test_free_space_is_checked_before_any_request(endpoint, small_fs):
     data = os.urandom(2 * 1024 * 1024)
     url = endpoint.route("/big", "blob", data)
-    failed, result = fetch(small_fs / "layout", [{"digest": digest_of(data), "url": url, "size": len(data)}], allow_http=True)
+    failed, result = fetch(
+        small_fs / "layout", [{"digest": digest_of(data), "url": url, "size": len(data)}], allow_http=True
+    )
     assert failed and f"the blobs to download need {len(data)} bytes, but the file system of" in result["msg"]
     assert endpoint.log == [] and not (small_fs / "layout").exists()
 

@@ -37,8 +37,9 @@ class BlobServer:
     Actions: ``{"cut": N}`` (announce everything, send N bytes, close), ``{"short": N}`` (announce
     and send the first N bytes only), ``{"corrupt": True}``,
     ``{"status": 403}`` (S3-style XML body), ``{"ignore_range": True}`` (answer 200 to a Range
-    request), ``{"delay": seconds}``, ``{"redirect": location}`` (a 302). ``delay`` (attribute) delays every request. ``plan(name, *actions,
-    range="bytes=A-B")`` queues actions for the requests of that Range header only.
+    request), ``{"delay": seconds}``, ``{"redirect": location}`` (a 302). ``delay`` (attribute) delays
+    every request. ``plan(name, *actions, range="bytes=A-B")`` queues actions for the requests of that
+    Range header only.
     """
 
     def __init__(self):

@@ -16,8 +16,12 @@ from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import digest_of
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import fetch
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import make_data
-from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import opener_fixture  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import server_fixture  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import (
+    opener_fixture,
+)  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import (
+    server_fixture,
+)  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import tree
 
 PART = 64 * 1024
@@ -109,7 +113,9 @@ def test_interrupted_run_is_resumed_by_the_next_run(server, opener, tmp_path):
     assert blob["status"] == "fetched"
     missing = [part for index, part in enumerate(all_parts()) if index not in done]
     assert ranges_of(server.requests("big")) == missing, "only the parts still missing are fetched again"
-    assert blob["resumed_from"] == sum(last + 1 - first for index, (first, last) in enumerate(all_parts()) if index in done)
+    assert blob["resumed_from"] == sum(
+        last + 1 - first for index, (first, last) in enumerate(all_parts()) if index in done
+    )
     assert final.read_bytes() == data and not partial.exists() and not state.exists()
 
 
@@ -117,7 +123,7 @@ def test_prefix_of_a_stream_download_is_kept(server, opener, tmp_path):
     data = make_data(SIZE, 6)
     final, partial, state = side_files(tmp_path, data)
     partial.parent.mkdir(parents=True)
-    partial.write_bytes(data[:2 * PART + 10])
+    partial.write_bytes(data[: 2 * PART + 10])
     result = fetch(opener, [blob_entry(server, "big", data)], tmp_path, limits=LIMITS)
     assert result["blobs"][0]["status"] == "fetched" and result["blobs"][0]["resumed_from"] == 2 * PART
     assert ranges_of(server.requests("big")) == all_parts()[2:]
@@ -151,7 +157,10 @@ def test_object_of_another_size_is_refused(server, opener, tmp_path):
     data = make_data(SIZE, 9)
     entry = dict(blob_entry(server, "big", data), size=SIZE + 1)
     result = fetch(opener, [entry], tmp_path, limits=LIMITS, retries=3)
-    assert f"the server has {SIZE} bytes for this blob, but its size should be {SIZE + 1}" in result["failures"][0]["error"]
+    assert (
+        f"the server has {SIZE} bytes for this blob, but its size should be {SIZE + 1}"
+        in result["failures"][0]["error"]
+    )
     assert len(server.requests("big")) == 1
 
 
