@@ -161,7 +161,7 @@ def _url_value(value, where, digest):
         parts.port  # pylint: disable=pointless-statement  # raises ValueError for a port out of range
     except ValueError as e:
         # The error's text may quote the URL: only its kind is told.
-        raise ValidationError(f"{where}.url (for {digest}) is not a valid URL ({str(e).split(':')[0]})") from None
+        raise ValidationError(f"{where}.url (for {digest}) is not a valid URL ({str(e).split(':', maxsplit=1)[0]})") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValidationError(f"{where}.url (for {digest}) is not an http:// or https:// URL")
     return value

@@ -16,13 +16,12 @@ from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import digest_of
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import fetch
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import make_data
-from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import (
-    opener_fixture,
-)  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import (
-    server_fixture,
-)  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import opener_fixture
+from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import server_fixture
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import tree
+
+# test_blobs' fixtures (server, opener), used here by name.
+FIXTURES = (server_fixture, opener_fixture)
 
 PART = 64 * 1024
 SIZE = 10 * PART + 1234  # 11 parts, the last one short
