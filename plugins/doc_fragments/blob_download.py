@@ -35,7 +35,7 @@ options:
         type: str
       url:
         description:
-          - The C(http://) or C(https://) URL to download the blob from.
+          - The C(https://) URL to download the blob from (C(http://) only with O(allow_http)).
           - Required unless the blob is already present in O(dest).
           - Error messages name the entry and its digest, never the URL.
         type: str
@@ -64,7 +64,8 @@ options:
         elements: str
   concurrency:
     description:
-      - How many blobs are downloaded at once. Between 1 and 32.
+      - How many connections are open at once, for whole blobs and for the byte ranges of big blobs alike
+        (see O(range_threshold)). Between 1 and 32.
     type: int
     default: 4
   retries:
@@ -78,12 +79,49 @@ options:
     description:
       - The socket timeout of each request, in seconds; a transfer that stalls for longer is cut (and retried,
         resuming where it stopped).
+      - A server that keeps sending a byte now and then never trips it; O(deadline) bounds the whole download.
     type: int
     default: 30
+  deadline:
+    description:
+      - The time one blob may take, from its first request to its verification, retries included, in seconds.
+        A blob still downloading then fails (what arrived is kept, for the next run to resume). At least 1.
+    type: int
+    default: 3600
+  max_size:
+    description:
+      - The most bytes a blob whose O(blobs[].size) is not given may have. A server that announces or sends
+        more is refused, and nothing of it is kept. A blob whose size is given is held to that size instead.
+    type: int
+    default: 17179869184
+  range_threshold:
+    description:
+      - A blob of at least this many bytes (whose size is given, and more than one O(range_size)) is downloaded
+        as byte ranges of O(range_size) at once, over the connections O(concurrency) allows, and written in place.
+        It is verified as a whole before it is renamed into place; a range that fails is retried alone, and a
+        later run downloads only the ranges still missing.
+      - A server that ignores C(Range) is read as one stream. V(0) never uses ranges.
+    type: int
+    default: 67108864
+  range_size:
+    description:
+      - The size of each byte range of a big blob, in bytes. At least 1048576 (1 MiB).
+    type: int
+    default: 16777216
+  allow_http:
+    description:
+      - Whether C(http://) URLs, and redirects to them, are accepted. ECR's pre-signed URLs are C(https://); a
+        plain C(http://) URL carries its signature in clear. Set this only for a test endpoint on a trusted
+        network, such as a local ECR emulator.
+      - A redirect from C(https://) to C(http://) is refused even then, as is a redirect to any other scheme.
+    type: bool
+    default: false
   headers:
     description:
       - Extra HTTP headers sent with every request, as a dict.
-      - A C(Range) header is set by the module when it resumes a download.
+      - They are sent only to the scheme, host and port of the blob's URL, not to another host a redirect
+        points to.
+      - A C(Range) header is set by the module when it resumes a download or fetches a byte range.
     type: dict
   validate_certs:
     description:

@@ -13,17 +13,28 @@ signatures out of any text before it becomes a message. Runs on target hosts.
 """
 
 import re
+import ssl
+import time
 import urllib.error
+from http.client import HTTPException
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
 
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import Request
+from ansible.module_utils.urls import make_context
 
 from ansible_collections.airgap.ecr.plugins.module_utils.common import AIRGAP_ECR_COLLECTION_VERSION
 
 DEFAULT_TIMEOUT = 30
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset([301, 302, 303, 307, 308])
 USER_AGENT = "airgap.ecr/%s blob_fetch" % AIRGAP_ECR_COLLECTION_VERSION
 
-_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
-_SIGNATURE_RE = re.compile(r"(X-Amz-[A-Za-z-]+|Signature|AWSAccessKeyId)=[^\s&'\"<>]*", re.IGNORECASE)
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+# A signature or credential parameter, also with blanks or a ':' around its '=' (a header, a wrapped
+# line) or URL-encoded.
+_SIGNATURE_RE = re.compile(r"(X-Amz-[A-Za-z-]+|Signature|AWSAccessKeyId)(\s*(?:=|:|%3D)\s*)[^\s&'\"<>]*", re.IGNORECASE)
 _XML_CODE_RE = re.compile(r"<Code>([A-Za-z0-9.]{1,64})</Code>")
 _XML_MESSAGE_RE = re.compile(r"<Message>([^<]{1,200})</Message>")
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
@@ -39,16 +50,42 @@ def scrub(text, urls=()):
     return _SIGNATURE_RE.sub(r"\1=<hidden>", text)
 
 
-def url_opener(timeout=DEFAULT_TIMEOUT, validate_certs=True, use_proxy=True, headers=None, client_cert=None, client_key=None, ca_path=None):
+class RefusedURL(ValueError):
+    """A URL or redirect not followed: another scheme than http(s), https to http, http without allow_http, too many."""
+
+
+def check_url_scheme(url, allow_http, what="the URL"):
+    """Raise RefusedURL unless ``url`` is https (or http with ``allow_http``); the message has no URL."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "https" or (scheme == "http" and allow_http):
+        return
+    if scheme == "http":
+        raise RefusedURL(f"{what} is a plain http URL, which is refused unless allow_http is true")
+    raise RefusedURL(f"{what} is not an http(s) URL (scheme {scheme[:16]!r})")
+
+
+def _origin(url):
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def url_opener(timeout=DEFAULT_TIMEOUT, validate_certs=True, use_proxy=True, headers=None, client_cert=None,
+               client_key=None, ca_path=None, allow_http=False):
     """An opener on ``ansible.module_utils.urls.Request``, with the options' meaning of get_url.
 
-    Proxies come from the usual environment variables (unless ``use_proxy`` is false), and
-    redirects are followed for GET only (get_url's ``safe``). Content is never decompressed (a
-    digest is of the bytes as stored) and ``~/.netrc`` is not used (a pre-signed URL carries its
-    own authorization; another would be refused).
+    Proxies come from the usual environment variables (unless ``use_proxy`` is false). Content is
+    never decompressed (a digest is of the bytes as stored) and ``~/.netrc`` is not used (a
+    pre-signed URL carries its own authorization; another would be refused). Redirects are followed
+    here, not by urllib, for at most MAX_REDIRECTS hops: never to a scheme other than http(s), never
+    from https to http, to http only with ``allow_http``, and the user's ``headers`` go to the first
+    URL's origin only (another host does not get them).
     """
+    # One TLS context for every request: ansible-core would load the CA certificates again for each
+    # one (about 0.2 s of CPU), and a ranged download makes many requests.
+    context = make_context(cafile=ca_path, validate_certs=validate_certs, client_cert=client_cert,
+                           client_key=client_key)
     request = Request(
-        headers=dict(headers or {}),
+        context=context,
         use_proxy=use_proxy,
         timeout=timeout,
         validate_certs=validate_certs,
@@ -56,15 +93,45 @@ def url_opener(timeout=DEFAULT_TIMEOUT, validate_certs=True, use_proxy=True, hea
         client_key=client_key,
         ca_path=ca_path,
         http_agent=USER_AGENT,
-        follow_redirects="safe",
+        follow_redirects="none",
         decompress=False,
         use_netrc=False,
     )
+    user_headers = dict(headers or {})
 
     def open_blob(url, request_headers):
-        return request.open("GET", url, headers=dict(request_headers))
+        check_url_scheme(url, allow_http)
+        origin = _origin(url)
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            sent = dict(user_headers) if _origin(current) == origin else {}
+            sent.update(request_headers)
+            try:
+                return request.open("GET", current, headers=sent)
+            except urllib.error.HTTPError as e:
+                if e.code not in REDIRECT_STATUSES or not e.headers.get("Location"):
+                    raise
+                e.close()
+                current = _redirect_target(current, e.headers["Location"], allow_http)
+        raise RefusedURL(f"more than {MAX_REDIRECTS} redirects")
 
     return open_blob
+
+
+def _redirect_target(current, location, allow_http):
+    """The absolute URL a redirect from ``current`` points to, checked; raises RefusedURL."""
+    target = urljoin(current, location.strip())
+    check_url_scheme(target, allow_http, what="a redirect target")
+    if urlsplit(current).scheme.lower() == "https" and urlsplit(target).scheme.lower() != "https":
+        raise RefusedURL("a redirect from https to http is refused")
+    return target
+
+
+def is_tls_verification_error(error):
+    """Whether ``error`` (or the reason of a URLError) is a failed TLS certificate verification."""
+    if isinstance(error, urllib.error.URLError) and not isinstance(error.reason, str):
+        error = error.reason
+    return isinstance(error, ssl.SSLCertVerificationError) or type(error).__name__ == "SSLValidationError"
 
 
 def http_error_detail(error):
@@ -97,3 +164,49 @@ def content_range(response):
         return None
     total = None if match.group(3) == "*" else int(match.group(3))
     return int(match.group(1)), int(match.group(2)), total
+
+
+class BlobError(Exception):
+    """A blob that cannot be fetched; the message is safe to show (it never contains a URL)."""
+
+
+class RetryableError(BlobError):
+    """A failure that another attempt may cure: connection errors, 5xx, a cut transfer, bad content."""
+
+
+class Deadline:
+    """The time one blob may take; ``check()`` raises BlobError once it has passed."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+
+    def check(self):
+        if time.monotonic() > self.ends:
+            raise BlobError(f"it did not finish within the deadline of {self.seconds} seconds (the deadline option)")
+
+    def remaining(self):
+        return self.ends - time.monotonic()
+
+
+def read_some(response, size):
+    """At most ``size`` bytes of the body, as soon as some arrive (so that a trickle cannot outlive the deadline)."""
+    read = getattr(response, "read1", None) or response.read
+    return read(size)
+
+
+def open_url(opener, url, headers):
+    """``opener(url, headers)``: HTTP errors raised as they are, others as BlobError (final) or RetryableError."""
+    try:
+        return opener(url, headers)
+    except urllib.error.HTTPError:
+        raise
+    except UrlsConnectionError as e:
+        raise BlobError(describe_network_error(e, url)) from None
+    except (urllib.error.URLError, HTTPException, OSError) as e:
+        if is_tls_verification_error(e):
+            # Another attempt meets the same certificate: no retry (see validate_certs and ca_path).
+            raise BlobError(f"TLS certificate verification failed: {describe_network_error(e, url)}") from None
+        raise RetryableError(describe_network_error(e, url)) from None
+    except ValueError as e:
+        raise BlobError(describe_network_error(e, url)) from None

@@ -3,32 +3,41 @@
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The downloader: one blob, many blobs; verified, resumable, retried, concurrent.
+"""The downloader: one blob, many blobs; verified, resumable, retried, bounded, concurrent.
 
 A blob is written to its ``.partial`` in the layout (``layout.py`` owns every path) while it is
 hashed, and moved to its final path only once its digest (and its size, when known) match:
 nothing unverified is ever at the final path. A download that is cut keeps its ``.partial``, and
-the next attempt (in this run or the next) resumes it with a ``Range`` request. The HTTP side is
-an injected opener (``download_http.py``). Runs on target hosts: standard library only.
+the next attempt (in this run or the next) resumes it with a ``Range`` request; a local write
+error (no space) leaves nothing. A blob of unknown size is capped (max_size), every blob has a
+deadline, and a big one is fetched as byte ranges at once (``download_ranges.py``) within the
+batch's connection budget. The HTTP side is an injected opener (``download_http.py``); the
+checks before any request are in ``download_checks.py``. Runs on target hosts: standard library only.
 """
 
 import os
+import threading
 import time
 import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPException
 
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import CHUNK_SIZE
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import format_digest
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import matches
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import new_hasher
+from ansible_collections.airgap.ecr.plugins.module_utils.download_checks import check_free_space
+from ansible_collections.airgap.ecr.plugins.module_utils.download_checks import check_sources
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import BlobError
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import Deadline
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import RetryableError
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import content_range
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import describe_network_error
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import http_error_detail
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import open_url
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import read_some
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import scrub
-from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
+from ansible_collections.airgap.ecr.plugins.module_utils.download_ranges import make_ranged
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
@@ -38,8 +47,19 @@ MAX_RETRIES = 10
 RETRY_DELAY = 1.0
 RETRY_MAX_DELAY = 8.0
 
+# A blob of unknown size may have at most this many bytes (the max_size option).
+DEFAULT_MAX_SIZE = 16 * 1024 ** 3
+# Seconds one blob may take from its first request to its verification, retries included (the deadline option).
+DEFAULT_DEADLINE = 3600
+# Blobs of at least this many bytes (and more than one part) are fetched as parts of RANGE_SIZE bytes at once.
+DEFAULT_RANGE_THRESHOLD = 64 * 1024 ** 2
+DEFAULT_RANGE_SIZE = 16 * 1024 ** 2
+
 # HTTP statuses that are worth another attempt; other 4xx are final.
 RETRY_STATUSES = frozenset([408, 429])
+
+DEFAULT_LIMITS = dict(max_size=DEFAULT_MAX_SIZE, deadline=DEFAULT_DEADLINE, range_threshold=DEFAULT_RANGE_THRESHOLD,
+                      range_size=DEFAULT_RANGE_SIZE, range_workers=DEFAULT_CONCURRENCY)
 
 STATUS_FETCHED = "fetched"
 STATUS_PRESENT = "present"
@@ -47,19 +67,11 @@ STATUS_WOULD_FETCH = "would_fetch"
 STATUS_FAILED = "failed"
 
 
-class BlobError(Exception):
-    """A blob that cannot be fetched; the message is safe to show (it never contains a URL)."""
-
-
-class _Retryable(BlobError):
-    """A failure that another attempt may cure: connection errors, 5xx, a cut transfer, bad content."""
-
-
 class BlobFetch:
     """Fetch (or verify) one blob; ``run()`` returns its result dict and never raises for the blob's own errors."""
 
     def __init__(self, opener, blob, layout, retries=DEFAULT_RETRIES, check_mode=False, chunk_size=CHUNK_SIZE,
-                 retry_delay=RETRY_DELAY, sleep=time.sleep):
+                 retry_delay=RETRY_DELAY, sleep=time.sleep, slots=None, limits=None):
         self.opener = opener
         self.layout = layout
         self.digest = blob["digest"]
@@ -70,6 +82,11 @@ class BlobFetch:
         self.chunk_size = chunk_size
         self.retry_delay = retry_delay
         self.sleep = sleep
+        # One slot of the batch's connection budget is held for every request and its body.
+        self.slots = slots or threading.BoundedSemaphore(1)
+        self.limits = dict(DEFAULT_LIMITS, **(limits or {}))
+        self.deadline = None
+        self._count_lock = threading.Lock()
         self.downloaded = 0
         self.resumed_from = 0
         self.replaced_corrupt = False
@@ -77,16 +94,9 @@ class BlobFetch:
         self._known_partial = None
 
     def result(self, status, size, started, error=None):
-        result = dict(
-            digest=self.digest,
-            path=self.layout.blob_path(self.digest),
-            status=status,
-            bytes=self.downloaded,
-            size=size,
-            seconds=round(time.monotonic() - started, 3),
-            resumed_from=self.resumed_from,
-            replaced_corrupt=self.replaced_corrupt,
-        )
+        result = dict(digest=self.digest, path=self.layout.blob_path(self.digest), status=status, bytes=self.downloaded,
+                      size=size, seconds=round(time.monotonic() - started, 3), resumed_from=self.resumed_from,
+                      replaced_corrupt=self.replaced_corrupt)
         if error is not None:
             result["error"] = error
         return result
@@ -107,7 +117,7 @@ class BlobFetch:
                     return self.result(STATUS_PRESENT, present_size, started)
                 if not self.url:
                     raise BlobError("it is not present in dest and no url was given for it")
-                size = self.download()
+                size = self.download_or_clean_up()
                 return self.result(STATUS_FETCHED, size, started)
         except BlobError as e:
             return self.result(STATUS_FAILED, self.expected_size, started, error=scrub(e, [self.url]))
@@ -132,19 +142,44 @@ class BlobFetch:
             self.layout.remove_blob(self.digest)
         return None
 
+    def download_or_clean_up(self):
+        """download(); after a local error (no space, no permission) no .partial is left behind."""
+        try:
+            return self.download()
+        except OSError:
+            self.forget_partial()
+            raise
+
     def download(self):
+        self.deadline = Deadline(self.limits["deadline"])
+        ranged = make_ranged(self)
         attempt = 0
         while True:
             try:
-                return self.attempt()
-            except _Retryable as e:
+                return ranged.attempt() if ranged else self.attempt()
+            except RetryableError as e:
                 if attempt >= self.retries:
                     raise BlobError(f"{e} (after {attempt + 1} attempts)" if attempt else str(e)) from None
                 attempt += 1
-                self.sleep(min(self.retry_delay * 2 ** (attempt - 1), RETRY_MAX_DELAY))
+                self.backoff(attempt)
+
+    def backoff(self, attempt):
+        """Wait before retry number ``attempt`` (1, 2, ...), within the deadline."""
+        delay = min(self.retry_delay * 2 ** (attempt - 1), RETRY_MAX_DELAY)
+        if delay > self.deadline.remaining():
+            self.deadline.check()
+            raise BlobError(f"no time is left for another attempt before the deadline of {self.deadline.seconds} "
+                            "seconds")
+        self.sleep(delay)
+
+    def count(self, size):
+        with self._count_lock:
+            self.downloaded += size
 
     def load_partial(self):
         """``(offset, hasher)`` of the .partial left by an earlier attempt or run (``(0, new)`` if none)."""
+        if self.layout.read_range_state(self.digest) is not None:
+            self.forget_partial()  # a ranged download's .partial is not a prefix of the blob
         on_disk = self.layout.partial_size(self.digest)
         if on_disk is None or (self.expected_size is not None and on_disk > self.expected_size):
             self.forget_partial()
@@ -156,18 +191,20 @@ class BlobFetch:
 
     def forget_partial(self):
         self.layout.remove_partial(self.digest)
+        self.layout.remove_range_state(self.digest)
         self._known_partial = None
 
     def finish(self, size):
         """Move the verified .partial to the final path."""
         self.layout.commit_partial(self.digest)
+        self.layout.remove_range_state(self.digest)
         self._known_partial = None
         return size
 
     def discard(self, reason):
         """Delete the .partial, whose content is wrong, and fail this attempt (the next one starts over)."""
         self.forget_partial()
-        raise _Retryable(reason)
+        raise RetryableError(reason)
 
     def mismatch(self, hasher, size, resumed):
         where = f" after resuming at byte {resumed}" if resumed else ""
@@ -186,20 +223,15 @@ class BlobFetch:
             # A complete download that an earlier run did not get to rename.
             return self.complete_partial(offset, hasher)
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        try:
-            response = self.opener(self.url, headers)
-        except urllib.error.HTTPError as e:
-            return self.http_error(e, offset, hasher)
-        except UrlsConnectionError as e:
-            raise BlobError(describe_network_error(e, self.url)) from None
-        except (urllib.error.URLError, HTTPException, OSError) as e:
-            raise _Retryable(describe_network_error(e, self.url)) from None
-        except ValueError as e:
-            raise BlobError(describe_network_error(e, self.url)) from None
-        try:
-            return self.receive(response, offset, hasher)
-        finally:
-            response.close()
+        with self.slots:
+            try:
+                response = open_url(self.opener, self.url, headers)
+            except urllib.error.HTTPError as e:
+                return self.http_error(e, offset, hasher)
+            try:
+                return self.receive(response, offset, hasher)
+            finally:
+                response.close()
 
     def http_error(self, error, offset, hasher):
         status = error.code
@@ -216,7 +248,7 @@ class BlobFetch:
                 "(for example with airgap.ecr.ecr_image_layers) and run the task again"
             )
         if status >= 500 or status in RETRY_STATUSES:
-            raise _Retryable(f"HTTP {status}{detail}")
+            raise RetryableError(f"HTTP {status}{detail}")
         raise BlobError(f"HTTP {status}{detail}")
 
     def answer_start(self, response, offset, hasher):
@@ -231,6 +263,7 @@ class BlobFetch:
                 # Content-Range tells the size of the whole object: it is not this blob.
                 self.forget_partial()
                 raise BlobError(f"the server has {total} bytes for this blob, but its size should be {self.expected_size}")
+            self.check_cap(total)
             return offset, hasher, offset, total
         if status == 200:
             length = response.headers.get("Content-Length")
@@ -238,8 +271,18 @@ class BlobFetch:
             # A shorter answer is taken as a cut transfer (resumed next time), a longer one as wrong content.
             if self.expected_size is not None and total is not None and total > self.expected_size:
                 self.discard(f"the server announced {total} bytes, more than the expected {self.expected_size}")
+            self.check_cap(total)
             return 0, new_hasher(self.digest), 0, total
         raise BlobError(f"unexpected HTTP status {status}")
+
+    def check_cap(self, size):
+        """Refuse a blob of unknown size that is (or is announced to be) larger than max_size."""
+        if self.expected_size is None and size is not None and size > self.limits["max_size"]:
+            self.forget_partial()
+            raise BlobError(
+                f"the server has more than max_size ({self.limits['max_size']} bytes) for this blob, whose size was "
+                "not given: give its size in blobs, or raise max_size"
+            )
 
     def receive(self, response, offset, hasher):
         position, hasher, resumed, total = self.answer_start(response, offset, hasher)
@@ -249,36 +292,46 @@ class BlobFetch:
         expected_end = self.expected_size if self.expected_size is not None else total
         if expected_end is not None and position < expected_end:
             self.keep_partial(position, hasher)
-            raise _Retryable(f"the transfer was cut after {position} of {expected_end} bytes")
+            raise RetryableError(f"the transfer was cut after {position} of {expected_end} bytes")
         if not matches(hasher, self.digest):
             self.mismatch(hasher, position, resumed)
         return self.finish(position)
 
     def copy_body(self, response, f, position, hasher):
-        """Write the response body to ``f`` from ``position``, hashing it; returns the end position."""
+        """Write the response body to ``f`` from ``position``, hashing it; returns the end position.
+
+        A local error while writing is not caught here: no retry would cure it.
+        """
         while True:
-            try:
-                chunk = response.read(self.chunk_size)
-            except (HTTPException, OSError) as e:
-                # Keep what arrived, for the next attempt to resume. A local error while
-                # writing (below) is not caught: no retry would cure it.
-                f.flush()
-                os.fsync(f.fileno())
-                self.keep_partial(position, hasher)
-                error = describe_network_error(e, self.url)
-                raise _Retryable(f"the transfer was cut after {position} bytes ({error})") from None
+            chunk = self.read_chunk(response, f, position, hasher)
             if not chunk:
                 break
             if self.expected_size is not None and position + len(chunk) > self.expected_size:
                 f.close()
                 self.discard(f"the server sent more than the expected {self.expected_size} bytes")
+            self.check_cap(position + len(chunk))
             hasher.update(chunk)
             f.write(chunk)
             position += len(chunk)
-            self.downloaded += len(chunk)
+            self.count(len(chunk))
         f.flush()
         os.fsync(f.fileno())
         return position
+
+    def read_chunk(self, response, f, position, hasher):
+        """The next chunk of the body; a cut transfer or the deadline keeps what arrived, for a later attempt or run."""
+        try:
+            chunk = read_some(response, self.chunk_size)
+            self.deadline.check()
+            return chunk
+        except (HTTPException, OSError, BlobError) as e:
+            f.flush()
+            os.fsync(f.fileno())
+            self.keep_partial(position, hasher)
+            if isinstance(e, BlobError):
+                raise
+            error = describe_network_error(e, self.url)
+            raise RetryableError(f"the transfer was cut after {position} bytes ({error})") from None
 
     def keep_partial(self, position, hasher):
         """Keep the bytes of a cut transfer for the next attempt (or run) to resume from."""
@@ -288,51 +341,32 @@ class BlobFetch:
             self.forget_partial()
 
 
-def check_sources(blobs, layout):
-    """Before any request: every blob without a URL must already be in the layout, verified.
-
-    Returns the set of digests found present (so they are not read again); raises
-    ValidationError naming every blob that has neither.
-    """
-    present = set()
-    problems = []
-    for blob in blobs:
-        if blob["url"]:
-            continue
-        try:
-            ok = layout.has_blob(blob["digest"], blob["size"])
-        except OSError as e:
-            path = layout.blob_path(blob["digest"])
-            problems.append(f"blobs[{blob['index']}] ({blob['digest']}) has no url, and {path} cannot be read: {e}")
-            continue
-        if ok:
-            present.add(blob["digest"])
-        else:
-            problems.append(f"blobs[{blob['index']}] ({blob['digest']}) has no url, and is not present in dest")
-    if problems:
-        raise ValidationError("; ".join(problems) + ": give a url (or download_url) for each blob to download")
-    return present
-
-
 def _present_result(layout, digest):
     return dict(digest=digest, path=layout.blob_path(digest), status=STATUS_PRESENT, bytes=0,
                 size=layout.blob_size(digest), seconds=0.0, resumed_from=0, replaced_corrupt=False)
 
 
-def fetch_blobs(opener, blobs, layout, concurrency=DEFAULT_CONCURRENCY, check_mode=False, **fetch_options):
-    """Fetch or verify every blob of ``normalize_blobs()`` into ``layout``, ``concurrency`` at a time.
+def fetch_blobs(opener, blobs, layout, concurrency=DEFAULT_CONCURRENCY, check_mode=False, limits=None, **fetch_options):
+    """Fetch or verify every blob of ``normalize_blobs()`` into ``layout``, over ``concurrency`` connections at most.
 
-    ``fetch_options`` go to ``BlobFetch`` (retries, chunk_size, retry_delay, sleep). Returns the
-    module's result: ``changed``, ``blobs`` (in input order), ``total``, ``done`` (verified in
-    place), ``fetched``, ``present``, ``bytes``, ``seconds``, ``throughput`` and ``failures`` (a list,
-    empty when everything worked). Raises ValidationError, before any request, when a blob has no
-    URL and is not present. In check mode nothing is written.
+    ``limits`` (max_size, deadline, range_threshold, range_size; DEFAULT_LIMITS) and ``fetch_options``
+    (retries, chunk_size, retry_delay, sleep) go to ``BlobFetch``; the ranges of a big blob share
+    the connection budget with the other blobs. Returns the module's result: ``changed``, ``blobs``
+    (in input order), ``total``, ``done`` (verified in place), ``fetched``, ``present``, ``bytes``,
+    ``seconds``, ``throughput`` and ``failures`` (a list, empty when everything worked). Raises
+    ValidationError, before any request, when a blob has no URL and is not present, or when the
+    blobs do not fit in the free space. In check mode nothing is written.
     """
     started = time.monotonic()
     present = check_sources(blobs, layout)
     results = {digest: _present_result(layout, digest) for digest in present}
-    pending = [BlobFetch(opener, blob, layout, check_mode=check_mode, **fetch_options)
-               for blob in blobs if blob["digest"] not in present]
+    missing = [blob for blob in blobs if blob["digest"] not in present]
+    if not check_mode:
+        check_free_space(missing, layout)
+    slots = threading.BoundedSemaphore(concurrency)
+    limits = dict(limits or {}, range_workers=concurrency)
+    pending = [BlobFetch(opener, blob, layout, check_mode=check_mode, slots=slots, limits=limits, **fetch_options)
+               for blob in missing]
     if pending:
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending)))) as pool:
             for result in pool.map(lambda fetch: fetch.run(), pending):

@@ -309,6 +309,41 @@ class Layout:
         finally:
             _remove(temporary)
 
+    # ------------------------------------------------------------------ ranged downloads (download_ranges.py)
+
+    def open_partial_rw(self, digest):
+        """The ``.partial`` as a binary file to read and write at any offset, created if missing, never truncated.
+
+        A ranged download writes its parts in place into it, each through a handle of its own.
+        """
+        path = self._side_path(digest, "partial")
+        ensure_dir(os.path.dirname(path))
+        return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE), "r+b")
+
+    def read_range_state(self, digest):
+        """The text of the blob's ``.<hex>.ranges`` (which parts of a ranged download are complete), or None."""
+        try:
+            fd = os.open(self._side_path(digest, "ranges"), os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            return handle.read()
+
+    def write_range_state(self, digest, text):
+        """Replace the blob's ``.<hex>.ranges`` atomically."""
+        _write_atomically(self._side_path(digest, "ranges"), text.encode("utf-8"))
+
+    def remove_range_state(self, digest):
+        _remove(self._side_path(digest, "ranges"))
+
+    def free_space(self):
+        """The bytes an unprivileged writer may still use on the file system that holds (or will hold) the layout."""
+        current = os.path.abspath(self.root)
+        while not os.path.isdir(current) and os.path.dirname(current) != current:
+            current = os.path.dirname(current)
+        info = os.statvfs(current)
+        return info.f_bavail * info.f_frsize
+
 
 def _normalised(info):
     info.uid = info.gid = 0

@@ -3,19 +3,29 @@
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What the target modules (blob_fetch, oci_layout) share: the download options and their checks.
+"""What the target modules (blob_fetch, oci_layout) share: their module class, the download options and their checks.
 
 The ``blobs`` option is declared entry by entry, with the URL ``no_log``, so ansible-core masks
-every URL in the invocation and in the results itself. ``download_request()`` checks the
+every URL in the invocation and in the results itself. ``TargetModule`` masks, besides, every
+URL-like string of the raw arguments, so that a URL under a misspelt option name or of a wrong
+type is masked too when ansible-core rejects the arguments. ``download_request()`` checks the
 options before any request; ``download()`` runs the downloader into a layout. Runs on target
 hosts: standard library and ``ansible.module_utils`` only.
 """
 
+import re
 from urllib.parse import urlsplit
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import DEFAULT_TIMEOUT
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import scrub
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import url_opener
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_CONCURRENCY
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_DEADLINE
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_MAX_SIZE
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_RANGE_SIZE
+from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_RANGE_THRESHOLD
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_RETRIES
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import MAX_CONCURRENCY
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import MAX_RETRIES
@@ -52,7 +62,69 @@ DOWNLOAD_ARGUMENT_SPEC = dict(
     client_cert=dict(type="path"),
     client_key=dict(type="path", no_log=False),
     ca_path=dict(type="path"),
+    allow_http=dict(type="bool", default=False),
+    max_size=dict(type="int", default=DEFAULT_MAX_SIZE),
+    deadline=dict(type="int", default=DEFAULT_DEADLINE),
+    range_threshold=dict(type="int", default=DEFAULT_RANGE_THRESHOLD),
+    range_size=dict(type="int", default=DEFAULT_RANGE_SIZE),
 )
+# The smallest part of a ranged download (range_size).
+MIN_RANGE_SIZE = 1024 ** 2
+
+# A string that holds a URL or a request signature: masked wherever it appears in the arguments.
+_SECRET_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|X-Amz-|Signature=|AWSAccessKeyId=", re.IGNORECASE)
+_DICT_REQUESTED = "dictionary requested"
+
+
+def _secret_strings(value):
+    """Every string in ``value`` (nested dicts and lists, keys too) that looks like a URL or carries a signature."""
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _secret_strings(key) + _secret_strings(item)]
+    if isinstance(value, (list, tuple)):
+        return [found for item in value for found in _secret_strings(item)]
+    return [value] if isinstance(value, str) and _SECRET_RE.search(value) else []
+
+
+def _scrubbed_keys(value):
+    """``value`` with every dict key that looks like a URL or carries a signature scrubbed."""
+    if isinstance(value, dict):
+        return {(scrub(key) if isinstance(key, str) and _SECRET_RE.search(key) else key): _scrubbed_keys(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed_keys(item) for item in value]
+    return value
+
+
+class TargetModule(AnsibleModule):
+    """AnsibleModule for blob_fetch and oci_layout: no URL in any result, whatever fails.
+
+    ansible-core masks the declared ``no_log`` suboptions, but only those it could match: a URL
+    under a misspelt key (``urll:``), of a wrong type, or next to a missing option is returned in
+    ``invocation.module_args`` of the failure, and a string entry of ``blobs`` that holds a ``=``
+    becomes an option name in the message. Every result passes through ``exit_json`` or
+    ``fail_json``, where every URL-like string of the arguments joins ``no_log_values`` first, and a
+    failure's message is scrubbed of URLs and signatures.
+    """
+
+    def _mask_secrets(self):
+        self.no_log_values.update(_secret_strings(self.params))
+        # A URL can also be a key: ansible-core reads a string entry holding '=' as key=value pairs.
+        self.params = _scrubbed_keys(self.params)
+
+    def exit_json(self, **kwargs):
+        self._mask_secrets()
+        super().exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
+        self._mask_secrets()
+        msg = scrub(msg)
+        if _DICT_REQUESTED in msg and not msg.startswith("argument "):
+            # ansible-core's message for an entry of a list of dicts that is not one; blobs is that list here.
+            msg = f"every entry of blobs must be a dict with a digest and a url, and one is not ({msg})"
+        elif msg.startswith("Unsupported parameters") and "<url>" in msg:
+            # A string entry holding '=' (a URL) was read as key=value pairs.
+            msg = f"every entry of blobs must be a dict with a digest and a url, and one is a URL string ({msg})"
+        super().fail_json(msg, **kwargs)
 
 
 def blobs_option():
@@ -84,7 +156,12 @@ def _url_value(value, where, digest):
     # The URL is a credential: the messages name the entry and its digest, never the URL.
     if not isinstance(value, str):
         raise ValidationError(f"{where}.url (for {digest}) must be a string, got a {type(value).__name__}")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # pylint: disable=pointless-statement  # raises ValueError for a port out of range
+    except ValueError as e:
+        # The error's text may quote the URL: only its kind is told.
+        raise ValidationError(f"{where}.url (for {digest}) is not a valid URL ({str(e).split(':', maxsplit=1)[0]})") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValidationError(f"{where}.url (for {digest}) is not an http:// or https:// URL")
     return value
@@ -135,29 +212,54 @@ def normalize_blobs(entries):
     return list(merged.values())
 
 
+def _check_range(params, name, minimum, meaning):
+    if params[name] < minimum:
+        raise ValidationError(f"{name} {params[name]!r} is out of range: it must be {meaning}")
+
+
 def download_request(params):
     """The normalised blobs and the concurrency of a module's parameters, checked; raises ValidationError."""
     blobs = normalize_blobs(params["blobs"])
     concurrency = validate_concurrency(params["concurrency"], maximum=MAX_CONCURRENCY)
     if not 0 <= params["retries"] <= MAX_RETRIES:
         raise ValidationError(f"retries {params['retries']!r} is out of range: it must be an integer from 0 to {MAX_RETRIES}")
-    if params["timeout"] < 1:
-        raise ValidationError(f"timeout {params['timeout']!r} is out of range: it must be at least 1 second")
+    _check_range(params, "timeout", 1, "at least 1 second")
+    _check_range(params, "deadline", 1, "at least 1 second")
+    _check_range(params, "max_size", 0, "a number of bytes, 0 or more")
+    _check_range(params, "range_threshold", 0, "a number of bytes, 0 or more (0: never fetch ranges)")
+    _check_range(params, "range_size", MIN_RANGE_SIZE, f"a number of bytes, at least {MIN_RANGE_SIZE}")
+    if not params["allow_http"]:
+        plain = [f"blobs[{blob['index']}].url (for {blob['digest']})" for blob in blobs if _is_http(blob["url"])]
+        if plain:
+            raise ValidationError(
+                ", ".join(plain) + " is a plain http URL, which is refused: use https URLs, or set allow_http to true "
+                "for a test endpoint on a trusted network"
+            )
     return blobs, concurrency
 
 
+def _is_http(url):
+    return bool(url) and urlsplit(url).scheme.lower() == "http"
+
+
 def download(params, blobs, concurrency, layout, check_mode):
-    """``fetch_blobs()`` into ``layout`` with the opener and retries the module's download options ask for."""
-    opener = url_opener(
-        timeout=params["timeout"],
-        validate_certs=params["validate_certs"],
-        use_proxy=params["use_proxy"],
-        headers=params["headers"],
-        client_cert=params["client_cert"],
-        client_key=params["client_key"],
-        ca_path=params["ca_path"],
-    )
-    return fetch_blobs(opener, blobs, layout, concurrency=concurrency, retries=params["retries"], check_mode=check_mode)
+    """``fetch_blobs()`` into ``layout`` with the opener, retries and limits the module's download options ask for."""
+    try:
+        opener = url_opener(
+            timeout=params["timeout"],
+            validate_certs=params["validate_certs"],
+            use_proxy=params["use_proxy"],
+            headers=params["headers"],
+            client_cert=params["client_cert"],
+            client_key=params["client_key"],
+            ca_path=params["ca_path"],
+            allow_http=params["allow_http"],
+        )
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        raise ValidationError(f"ca_path, client_cert or client_key cannot be used: {type(e).__name__}: {e}") from None
+    limits = {name: params[name] for name in ("max_size", "deadline", "range_threshold", "range_size")}
+    return fetch_blobs(opener, blobs, layout, concurrency=concurrency, retries=params["retries"], check_mode=check_mode,
+                       limits=limits)
 
 
 def set_file_attributes(module, result):

@@ -14,8 +14,10 @@ description:
     short-lived pre-signed URLs returned by M(airgap.ecr.ecr_image_layers) or M(airgap.ecr.ecr_layer_url),
     and verifies every byte against the blob's digest. It runs on the target host and needs no AWS
     credentials, no boto3 and no access to the ECR API; only HTTP(S) access to the URLs.
-  - All the blobs are handled in one task, O(concurrency) at a time. That is much faster than a loop of
-    M(ansible.builtin.get_url), which starts a module for every blob.
+  - All the blobs are handled in one task, over at most O(concurrency) connections at a time. That is much faster
+    than a loop of M(ansible.builtin.get_url), which starts a module for every blob. A big blob (see
+    O(range_threshold)) is downloaded as several byte ranges at once, so that one layer is not held to the rate
+    of one connection.
   - Each blob is written to O(dest)C(/blobs/<algorithm>/<hex>), the blob store of an OCI image layout.
     While it downloads, it is written to a hidden C(.<hex>.partial) file in the same directory and hashed;
     it is renamed to its final name only when its digest (and its size, when given) match. Nothing
@@ -57,7 +59,10 @@ notes:
     downloaded and already present. Without O(mode), blob files get mode C(0644).
   - Content is stored as the server sends it, never decompressed (a digest is of the stored bytes), and
     C(~/.netrc) is not used (a pre-signed URL carries its own authorization).
-  - Redirects are followed for the C(GET) requests the module makes.
+  - Redirects are followed, at most 5 in a row, but never from C(https://) to C(http://), never to another
+    scheme, to C(http://) only with O(allow_http), and O(headers) are not sent to another host.
+  - Before the first request, the module checks that the blobs of known size still to download fit in the free
+    space of the file system of O(dest). A write error (such as no space left) removes the download in progress.
 seealso:
   - module: airgap.ecr.ecr_image_layers
   - module: airgap.ecr.ecr_layer_url
@@ -224,11 +229,10 @@ failures:
       sample: "the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): resolve a new URL ..."
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import failure_message
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import DOWNLOAD_ARGUMENT_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import TargetModule
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import blobs_option
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import download
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import download_request
@@ -238,7 +242,7 @@ from ansible_collections.airgap.ecr.plugins.module_utils.validation import Valid
 
 def main():
     argument_spec = dict(blobs=blobs_option(), dest=dict(type="path", required=True), **DOWNLOAD_ARGUMENT_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
+    module = TargetModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
     try:
         blobs, concurrency = download_request(module.params)
         result = download(module.params, blobs, concurrency, Layout(module.params["dest"]), module.check_mode)

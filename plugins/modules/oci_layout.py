@@ -188,20 +188,19 @@ download:
       returned: when some blobs failed
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import ImageLayoutError
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import image_request
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import write_image
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import DOWNLOAD_ARGUMENT_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.target_module import TargetModule
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import blobs_option
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
 
 
 def main():
-    module = AnsibleModule(
+    module = TargetModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
             manifest=dict(type="str", required=True),

@@ -360,6 +360,7 @@ def role_play(emulator, hosts="fleet", aws=None, **role_vars):
         "image_fetch_dest": "{{ dest }}",
         "image_fetch_platform": "linux/amd64",
         "image_fetch_aws": aws if aws is not None else aws_args(emulator),
+        "image_fetch_allow_http": True,  # the emulator's URLs are http://
     }
     variables.update(role_vars)
     return [

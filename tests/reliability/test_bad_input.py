@@ -441,6 +441,7 @@ def test_invalid_input_fails_clearly_before_any_request(emulator, tmp_path, figu
             args = dict(generated["args"])
             if generated["module"] in DOWNLOADERS:
                 args["dest"] = dest
+                args["allow_http"] = True  # the emulator is http://
                 args["blobs"] = [
                     dict(blob, url=blob["url"].format(endpoint=emulator.endpoint_url))
                     if isinstance(blob, dict) and "url" in blob and blob["url"].startswith("{endpoint}")

@@ -37,7 +37,7 @@ def prepare_hosts(emu, root, count):
         state = number % 3
         if state == 0:
             continue  # nothing there yet
-        failed, result = run_module(blob_fetch.main, blobs=blobs[:2], dest=dest)
+        failed, result = run_module(blob_fetch.main, allow_http=True, blobs=blobs[:2], dest=dest)
         assert not failed, result["msg"]
         if state == 1:
             with open(os.path.join(dest, "index.json"), "w", encoding="utf-8") as handle:
@@ -57,7 +57,7 @@ def test_modules_in_check_mode_write_nothing(emu, tmp_path, figures):
     blobs = [image["config"]] + image["layers"]
     before = tree_state(root)
     for dest in hosts.values():
-        failed, result = run_module(blob_fetch.main, check_mode=True, blobs=blobs, dest=dest)
+        failed, result = run_module(blob_fetch.main, allow_http=True, check_mode=True, blobs=blobs, dest=dest)
         assert not failed and result["changed"], result
         assert {blob["status"] for blob in result["blobs"]} <= {"would_fetch", "present"}
         failed, result = run_module(
@@ -73,7 +73,7 @@ def test_modules_in_check_mode_write_nothing(emu, tmp_path, figures):
     assert tree_state(root) == before
     assert not [entry for entry in emu.requests() if entry["operation"] == "GetObject"], "check mode downloads nothing"
     # The same without check mode does change the tree: the comparison can tell.
-    failed, result = run_module(blob_fetch.main, blobs=blobs, dest=hosts["host3"])
+    failed, result = run_module(blob_fetch.main, allow_http=True, blobs=blobs, dest=hosts["host3"])
     assert not failed and result["blobs"][1]["replaced_corrupt"]
     assert tree_state(root) != before
     figures.add("check mode", "blob_fetch + oci_layout (module entry points), 3 hosts: tree hash unchanged", "yes")
@@ -109,13 +109,18 @@ def test_module_lookup_and_role_in_check_mode_write_nothing(emu, ansible, tmp_pa
                 },
                 {
                     "name": "Download",
-                    "airgap.ecr.blob_fetch": {"blobs": "{{ [image.config] + image.layers }}", "dest": "{{ dest }}"},
+                    "airgap.ecr.blob_fetch": {
+                        "allow_http": True,
+                        "blobs": "{{ [image.config] + image.layers }}",
+                        "dest": "{{ dest }}",
+                    },
                     "register": "fetched",
                     "no_log": True,
                 },
                 {
                     "name": "Lay out",
                     "airgap.ecr.oci_layout": {
+                        "allow_http": True,
                         "dest": "{{ dest }}",
                         "manifest": "{{ image.manifest }}",
                         "media_type": "{{ image.media_type }}",

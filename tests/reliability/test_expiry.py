@@ -114,7 +114,7 @@ def test_expired_url_to_blob_fetch_fails_clearly(emu, tmp_path, demo, figures):
     digest = demo["layers"][0]["digest"]
     url = expired_url(emu, digest)
     dest = str(tmp_path / "layout")
-    failed, result = run_module(blob_fetch.main, blobs=[{"digest": digest, "url": url}], dest=dest)
+    failed, result = run_module(blob_fetch.main, blobs=[{"digest": digest, "url": url}], dest=dest, allow_http=True)
     assert failed
     assert result["msg"] == (
         f"Could not fetch 1 of 1 blob(s): {digest}: the download URL has expired or is not valid (HTTP 403, "

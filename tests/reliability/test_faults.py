@@ -266,7 +266,9 @@ def test_connection_refused_fails_at_once(emu, demo, figures, tmp_path):
         # On a target host: the download URL's host refuses connections.
         blobs = [{"digest": digests[0], "url": f"http://127.0.0.1:{port}/bucket/key?X-Amz-Signature=secret"}]
         started = time.monotonic()
-        failed, result = run_module(blob_fetch.main, blobs=blobs, dest=str(tmp_path / "dest"), retries=0)
+        failed, result = run_module(
+            blob_fetch.main, allow_http=True, blobs=blobs, dest=str(tmp_path / "dest"), retries=0
+        )
         fetch_seconds = time.monotonic() - started
         assert failed and fetch_seconds < 5
         assert result["msg"].startswith(f"Could not fetch 1 of 1 blob(s): {digests[0]}: ")

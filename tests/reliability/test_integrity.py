@@ -71,7 +71,7 @@ def test_corrupted_blob_fails_and_leaves_nothing_at_its_path(emu, tmp_path, figu
         emu.reset()
         dest = str(tmp_path / f"corrupt-{bad['digest'][7:19]}")
         emu.faults(operation="GetObject", count=None, corrupt=True, digest=bad["digest"])
-        failed, result = run_module(blob_fetch.main, blobs=blobs, dest=dest, retries=1)
+        failed, result = run_module(blob_fetch.main, allow_http=True, blobs=blobs, dest=dest, retries=1)
         assert failed
         expected = (
             f"Could not fetch 1 of {len(blobs)} blob(s): {bad['digest']}: the downloaded content ({bad['size']} "
@@ -96,7 +96,7 @@ def test_truncated_blob_fails_keeps_only_a_hidden_partial_and_resumes(emu, tmp_p
     big = max(blobs, key=lambda blob: blob["size"])
     dest = str(tmp_path / "truncated")
     emu.faults(operation="GetObject", count=None, truncate=TRUNCATE_AT, digest=big["digest"])
-    failed, result = run_module(blob_fetch.main, blobs=blobs, dest=dest, retries=2)
+    failed, result = run_module(blob_fetch.main, allow_http=True, blobs=blobs, dest=dest, retries=2)
     assert failed
     assert (
         f"{big['digest']}: the transfer was cut after {3 * TRUNCATE_AT} of {big['size']} bytes (after 3 attempts)"
@@ -112,7 +112,7 @@ def test_truncated_blob_fails_keeps_only_a_hidden_partial_and_resumes(emu, tmp_p
     ]
 
     emu.reset()
-    failed, result = run_module(blob_fetch.main, blobs=blobs, dest=dest)
+    failed, result = run_module(blob_fetch.main, allow_http=True, blobs=blobs, dest=dest)
     assert not failed, result["msg"]
     fetched = {blob["digest"]: blob for blob in result["blobs"]}
     assert fetched[big["digest"]]["resumed_from"] == 3 * TRUNCATE_AT

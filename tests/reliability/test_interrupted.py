@@ -166,7 +166,9 @@ def test_two_downloads_of_one_blob_at_once_leave_only_verified_files(tmp_path):
     # The first request sends one chunk of blob_fetch's reads, then waits for ``release``.
     server.plan("blob", {"hold": CHUNK_SIZE, "reached": reached, "release": release})
     url = server.add("blob", data, query="")
-    args = json.dumps({"blobs": [{"digest": digest, "url": url, "size": len(data)}], "dest": dest, "retries": 0})
+    args = json.dumps(
+        {"blobs": [{"digest": digest, "url": url, "size": len(data)}], "dest": dest, "retries": 0, "allow_http": True}
+    )
     command = [sys.executable, "-c", RUNNER, args]
     processes = []
     try:

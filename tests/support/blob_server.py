@@ -4,7 +4,8 @@
 
 ``add(name, data)`` serves ``data`` at ``/<name>?<query>`` and returns that URL;
 ``plan(name, *actions)`` queues one action per request for ``name`` (then requests are
-served normally). Actions (combine keys as needed):
+served normally); ``plan(name, *actions, range="bytes=A-B")`` queues them for the requests of
+``name`` with that ``Range`` header only (they come first). Actions (combine keys as needed):
 
 * ``{"status": 403}``: answer that status with an S3-style XML error body (``"body"`` replaces it);
 * ``{"redirect": target, "status": 302}``: redirect to another blob's name, or to a full URL;
@@ -18,7 +19,7 @@ served normally). Actions (combine keys as needed):
   (up to 60 s) for ``release``, then send the rest.
 
 Attributes: ``blobs`` (name -> bytes, may be changed), ``log`` (one entry per request: name,
-path, range, status, sent), ``delay`` and ``bytes_per_second`` (for every request),
+path, range, status, sent, headers), ``delay`` and ``bytes_per_second`` (for every request),
 ``in_flight`` / ``max_in_flight``. Ranges, corruption and pacing are the emulator's own
 (tests/emulator/service/ranges.py): ``bytes=a-b``, ``bytes=a-`` and ``bytes=-n``.
 """
@@ -67,9 +68,9 @@ class BlobServer:
         self.blobs[name] = data
         return self.url(name, query)
 
-    def plan(self, name, *actions):
+    def plan(self, name, *actions, range=None):  # pylint: disable=redefined-builtin
         with self.lock:
-            self.actions.setdefault(name, []).extend(actions)
+            self.actions.setdefault(name if range is None else (name, range), []).extend(actions)
 
     def requests(self, name=None):
         return [entry for entry in self.log if name is None or entry["name"] == name]
@@ -87,10 +88,18 @@ class BlobServer:
     def serve(self, request):
         """Answer one GET (``request`` is the handler)."""
         name = request.path.split("?", 1)[0].lstrip("/")
+        range_header = request.headers.get("Range")
         with self.lock:
-            queue = self.actions.get(name) or []
+            queue = self.actions.get((name, range_header)) or self.actions.get(name) or []
             action = queue.pop(0) if queue else {}
-        entry = {"name": name, "path": request.path, "range": request.headers.get("Range"), "sent": 0, "status": None}
+        entry = {
+            "name": name,
+            "path": request.path,
+            "range": range_header,
+            "sent": 0,
+            "status": None,
+            "headers": dict(request.headers),
+        }
         self.log.append(entry)
         time.sleep(self.delay + action.get("delay", 0))
         data = self.blobs.get(name)

@@ -49,7 +49,7 @@ common=(-i "localhost," -c local -e "aws_region=us-east-1" -e "aws_endpoint_url=
 echo
 echo "== 1. airgap.ecr.fetch_image: the whole image as an OCI layout"
 ansible-playbook "${common[@]}" "$root/playbooks/fetch_image.yml" \
-  -e repository=airgap/demo -e tag=1.0 -e "dest=$out/oci" -e "archive=$out/demo.tar" "$@"
+  -e repository=airgap/demo -e tag=1.0 -e "dest=$out/oci" -e "archive=$out/demo.tar" -e allow_http=true "$@"
 echo
 echo "skopeo inspect oci:$out/oci:1.0"
 skopeo inspect "oci:$out/oci:1.0"

@@ -28,7 +28,7 @@ def server_fixture(monkeypatch):
 
 @pytest.fixture(name="opener")
 def opener_fixture():
-    return download_http.url_opener(timeout=5)
+    return download_http.url_opener(timeout=5, allow_http=True)
 
 
 def fetch(opener, entries, dest, **kwargs):
@@ -289,7 +289,7 @@ def test_connection_refused_names_no_url(opener, tmp_path):
 def test_timeout_is_retried(server, tmp_path):
     data = make_data(2000, 19)
     server.plan("slow", {"delay": 1.5})
-    opener = download_http.url_opener(timeout=0.5)
+    opener = download_http.url_opener(timeout=0.5, allow_http=True)
     result = fetch(opener, [{"digest": digest_of(data), "url": server.add("slow", data)}], tmp_path, retries=1)
     assert result["blobs"][0]["status"] == "fetched"
     assert len(server.requests()) == 2

@@ -27,6 +27,7 @@ def run_blob_fetch_fixture():
     """``run(check_mode=False, **args) -> (failed, result, output)``: the module's real entry point, no AWS options."""
 
     def run(check_mode=False, **args):
+        args.setdefault("allow_http", True)  # the emulator is http://
         return run_module_text(blob_fetch.main, check_mode, **args)
 
     return run
@@ -151,7 +152,7 @@ def test_expired_url_fails_naming_the_digest(run_blob_fetch, fresh_emulator, tmp
 
 def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, monkeypatch):
     logged = []
-    monkeypatch.setattr(blob_fetch.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+    monkeypatch.setattr(blob_fetch.TargetModule, "log", lambda self, msg, log_args=None: logged.append(msg))
     failed = run_blob_fetch(check_mode=True, blobs=demo, dest=str(tmp_path))[0]
     assert not failed and logged and "blobs=" in logged[0]
     assert not any(blob["url"] in msg or "X-Amz-Signature" in msg for msg in logged for blob in demo)
@@ -175,7 +176,7 @@ def test_urls_kept_out_of_the_invocation_log(run_blob_fetch, demo, tmp_path, mon
             {},
             "blobs[4].url (for sha256:" + "a" * 64 + ") is not an http",
         ),
-        (["sha256:" + "a" * 64], {}, "dictionary requested, could not parse JSON or key=value"),
+        (["sha256:" + "a" * 64], {}, "every entry of blobs must be a dict with a digest and a url, and one is not"),
         (
             [{"digest": "sha256:" + "a" * 64, "url": "http://127.0.0.1:1/x"}],
             {"concurrency": 33},

@@ -37,6 +37,7 @@ DOCKER = json.dumps(
 
 
 def run(capsys, check_mode=False, **args):  # pylint: disable=unused-argument
+    args.setdefault("allow_http", True)  # the test server is http://
     return run_module(main, check_mode, **args)
 
 
