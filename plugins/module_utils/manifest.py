@@ -142,24 +142,29 @@ def parse_manifest(text, media_type=None):
             "manifests": [_descriptor(entry, f"manifests[{i}]") for i, entry in enumerate(entries)],
         }
     if declared in IMAGE_MANIFEST_TYPES:
-        layers = document.get("layers")
-        if not isinstance(layers, list):
-            raise ManifestError("the image manifest has no 'layers' list")
-        parsed_layers = [_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
-        for layer in parsed_layers:
-            # Foreign by media type only: OCI allows urls on any descriptor as extra locations of a
-            # blob that is in the registry too, and an air-gapped host may not reach those.
-            layer["foreign"] = layer["media_type"] in FOREIGN_LAYER_TYPES
-        return {
-            "kind": "image",
-            "media_type": declared,
-            "config": _descriptor(document.get("config"), "config"),
-            "layers": parsed_layers,
-        }
+        return _image_manifest(document, declared)
     raise ManifestError(
         f"the manifest's media type {declared!r} is not supported: expected an OCI image manifest or index, "
         "or a Docker v2 schema 2 manifest or manifest list"
     )
+
+
+def _image_manifest(document, media_type):
+    """The parsed form of an image manifest's JSON document."""
+    layers = document.get("layers")
+    if not isinstance(layers, list):
+        raise ManifestError("the image manifest has no 'layers' list")
+    parsed_layers = [_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
+    for layer in parsed_layers:
+        # Foreign by media type only: OCI allows urls on any descriptor as extra locations of a
+        # blob that is in the registry too, and an air-gapped host may not reach those.
+        layer["foreign"] = layer["media_type"] in FOREIGN_LAYER_TYPES
+    return {
+        "kind": "image",
+        "media_type": media_type,
+        "config": _descriptor(document.get("config"), "config"),
+        "layers": parsed_layers,
+    }
 
 
 def _is_attestation(entry):

@@ -2,10 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """RuntimeImage: bad input is refused with a message naming the value, before any runtime is called."""
 
-import ast
 import json
-import os
-import sys
 
 import pytest
 from images import DOCKER
@@ -47,21 +44,3 @@ def test_wrong_digest_and_media_type(pair):
     index = json.dumps({"schemaVersion": 2, "manifests": []}).encode()
     with pytest.raises(ImageInputError, match="is not an image manifest"):
         RuntimeImage(index, "application/vnd.oci.image.index.v1+json", one.digest, one.open_blob, one.name)
-
-
-TARGET_FILES = ("runtime_image", "runtime_exec", "load_containerd", "load_podman", "load_docker", "registry_client")
-
-
-@pytest.mark.parametrize("name", TARGET_FILES)
-def test_target_side_imports_only_stdlib_and_ansible_module_utils(name):
-    """These run on hosts: the standard library, ansible.module_utils and this collection's module_utils only."""
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "module_utils", f"{name}.py")
-    with open(path, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read())
-    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
-    imported += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
-    allowed = ("ansible.module_utils.", "ansible_collections.airgap.ecr.plugins.module_utils.")
-    foreign = [m for m in imported if m.split(".")[0] not in sys.stdlib_module_names and not m.startswith(allowed)]
-    assert foreign == []
-    local = [m for m in imported if m.startswith(allowed[1])]
-    assert all(m.rsplit(".", 1)[1] in TARGET_FILES + ("manifest", "common") for m in local), local
