@@ -35,9 +35,14 @@ def server_fixture(monkeypatch):
 
 
 def get(url, headers=None):
-    """(status, headers, body) of a GET, also for HTTP errors; urllib follows redirects."""
+    """(status, headers, body) of a GET, also for HTTP errors; urllib follows redirects.
+
+    An opener of its own: ansible.module_utils.urls installs a global one (that of the last Request),
+    which may not follow redirects, when other tests of the session have used it.
+    """
+    opener = urllib.request.build_opener()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
+        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read()
