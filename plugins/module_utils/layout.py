@@ -364,6 +364,8 @@ class Layout:
 
     def converge(self, digests, names, archive=None, check_mode=False):
         """Give existing blobs, top-level files and the archive the mode, owner and group asked; True if any changed."""
+        if not self.policy.sets_attributes():
+            return False
         changed = False
         for digest in digests:
             with self._blob_dir(digest) as dir_fd:

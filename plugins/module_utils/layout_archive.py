@@ -192,7 +192,10 @@ def archive_matches(root_fd, root, archive, policy):
         info = fs.lstat(dir_fd, name)
         if info is None or not stat.S_ISREG(info.st_mode):
             return False
-        members = member_files(root_fd, root, policy)
+        try:
+            members = member_files(root_fd, root, policy)
+        except LayoutError:  # an incomplete layout (in check mode): the archive is to be written
+            return False
         with os.fdopen(fs.open_file(dir_fd, name, archive), "rb") as handle:
             return _same(handle, members, _Members(root_fd, root, policy))
     finally:

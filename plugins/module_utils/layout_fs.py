@@ -37,9 +37,6 @@ class LayoutError(OSError):
     An OSError: callers treat it as the local file-system problem it is (no retry cures it).
     """
 
-    def __init__(self, message):
-        super().__init__(message)
-
 
 def user_id(value, what="owner"):
     """A user (``what="owner"``) or group name or number as a numeric id, or None."""
@@ -96,6 +93,10 @@ class Policy:
                 f"{path} is writable by its group or by others (mode {stat.S_IMODE(info.st_mode):04o}): they could "
                 f"replace the layout's files; remove that write permission (chmod go-w), or {OPT_OUT}"
             )
+
+    def sets_attributes(self):
+        """Whether a mode, owner or group was asked for the layout's files."""
+        return self.file_mode is not None or self.uid is not None or self.gid is not None
 
     def finish(self, fd):
         """Give a new file or directory (open as ``fd``) its mode and owner, when the module was given them."""
@@ -290,7 +291,7 @@ def rename_into_place(fd, dir_fd, source, name, path, policy, sync=True):
 
 def converge(dir_fd, name, path, policy, check_mode=False):
     """Give an existing file the policy's mode, owner and group, through its descriptor; True when it needed it."""
-    if policy.file_mode is None and policy.uid is None and policy.gid is None or dir_fd is None:
+    if not policy.sets_attributes() or dir_fd is None:
         return False
     try:
         fd = open_file(dir_fd, name, path)

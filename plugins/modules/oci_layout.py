@@ -25,7 +25,7 @@ description:
   - Other entries of an existing C(index.json) are kept; an entry with the same O(ref_name) is replaced. The index
     is read, merged and replaced under a lock on the layout (a C(flock) on O(dest)), so two runs adding different
     names at the same time both keep theirs. An C(index.json) that is not an OCI image index (not JSON, not UTF-8,
-    not an object with a C(manifests) list) is never replaced: the task fails naming it.
+    not an object with a C(manifests) list) is never replaced; the task fails naming it.
   - Every file is written to a temporary name and renamed into place; C(index.json) is written last, so a
     layout that a tool can open is always complete. Nothing is rewritten when it is already as it should be.
   - Optionally packs the layout into an uncompressed tar (an C(oci-archive)) that C(podman load) and
