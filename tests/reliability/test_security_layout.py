@@ -403,3 +403,58 @@ def test_descriptor_digests_are_validated_before_they_are_paths(bad, tmp_path):
     assert not (dest / "index.json").exists()
     with pytest.raises(LayoutError, match="is not used as a path"):
         Layout(str(dest)).blob_path(bad)
+
+
+def _verify_then_remove(dest, digest, start):
+    """What a run does with a blob it finds in place, before it takes the blob's lock: verify, remove if wrong."""
+    layout = Layout(dest)
+    start.wait()
+    try:
+        if layout.blob_kind(digest) == "file" and not layout.verify_blob(digest)[0]:
+            layout.remove_blob(digest)
+    except FileNotFoundError:  # the other run removed the corrupt file first: that blob fails in this run
+        pass
+
+
+def _replace_under_lock(dest, digest, start):
+    """What a run that holds the blob's lock does: remove a wrong file and put the verified blob in place."""
+    layout = Layout(dest)
+    start.wait()
+    with layout.blob_lock(digest):
+        if layout.blob_kind(digest) == "file" and not layout.verify_blob(digest)[0]:
+            layout.remove_blob(digest)
+        with layout.open_partial(digest, append=False) as out:
+            out.write(LAYER)
+        layout.commit_partial(digest)
+
+
+def test_racing_runs_never_delete_a_verified_blob(tmp_path, figures):
+    """Finding 11 with real processes: one run finds a corrupt blob while another replaces it with the good one."""
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+
+    context = multiprocessing.get_context("fork")
+    dest = str(tmp_path / "layout")
+    digest = digest_of(LAYER)
+    path = Layout(dest).blob_path(digest)
+    os.makedirs(os.path.dirname(path))
+    rounds, lost = scaled(60, 1000), 0
+    for _round in range(rounds):
+        with open(path, "wb") as handle:
+            handle.write(b"corrupt" * 1000)
+        start = context.Barrier(2)
+        runs = [
+            context.Process(target=work, args=(dest, digest, start))
+            for work in (_verify_then_remove, _replace_under_lock)
+        ]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join(60)
+            assert run.exitcode == 0, "a run failed: the other one removed a file it was verifying under its lock"
+        if not os.path.exists(path):
+            lost += 1
+        else:
+            with open(path, "rb") as handle:
+                assert handle.read() == LAYER
+    assert lost == 0, f"a verified blob was deleted by a racing run in {lost} of {rounds} rounds"
+    figures.add("security", "rounds of a run removing a corrupt blob while another puts the good one", rounds)
