@@ -10,6 +10,8 @@ The ``oci_layout`` module's work, without Ansible: ``image_request()`` checks th
 Runs on target hosts: standard library and ``ansible.module_utils`` only.
 """
 
+from contextlib import nullcontext
+
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import digest_of
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import failure_message
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import INDEX_FILE
@@ -106,7 +108,11 @@ def write_files(layout, planned, check_mode):
 
 
 def write_image(layout, params, request, check_mode):
-    """Fetch the image's blobs (when listed), write its manifest, oci-layout and index.json, and the archive."""
+    """Fetch the image's blobs (when listed), write its manifest, oci-layout and index.json, and the archive.
+
+    The index is read, merged and replaced, and the archive compared and written, under the layout
+    lock: two runs adding different names to one layout both keep their entry.
+    """
     downloaded = fetch_image_blobs(layout, params, request, check_mode)
     # Conversion keeps every blob (digest, size, foreign or not), so the source's list serves.
     missing = missing_blobs(layout, request["source"])
@@ -119,29 +125,32 @@ def write_image(layout, params, request, check_mode):
     text, media_type = request["converted"]
     source_digest = params["source_digest"] or digest_of(params["manifest"])
     entry = index_entry(text, media_type, params["ref_name"], request["platform"], source_digest, request["source"]["media_type"])
-    planned = [
-        ("blob", entry["digest"], text),
-        ("file", OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT),
-        ("file", INDEX_FILE, merged_index(layout.read_text(INDEX_FILE), entry)),  # last: the layout is complete once it is there
-    ]
-    files = write_files(layout, planned, check_mode)
-    result = dict(
-        changed=bool(files) or bool(missing) or bool(downloaded and downloaded.pop("changed")),
-        missing=missing,
-        manifest_digest=entry["digest"],
-        source_digest=source_digest,
-        converted=text != params["manifest"],
-        ref_name=params["ref_name"],
-        files=files,
-    )
-    if downloaded is not None:
-        downloaded.pop("changed", None)
-        result["download"] = downloaded
-    return write_archive(layout, params["archive"], result, check_mode)
+    with nullcontext() if check_mode else layout.locked():
+        planned = [
+            ("blob", entry["digest"], text),
+            ("file", OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT),
+            # last: the layout is complete once it is there
+            ("file", INDEX_FILE, merged_index(layout.read_text(INDEX_FILE), entry, layout.path_of(INDEX_FILE))),
+        ]
+        files = write_files(layout, planned, check_mode)
+        result = dict(
+            changed=bool(files) or bool(missing) or bool(downloaded and downloaded.pop("changed")),
+            missing=missing,
+            manifest_digest=entry["digest"],
+            source_digest=source_digest,
+            converted=text != params["manifest"],
+            ref_name=params["ref_name"],
+            files=files,
+        )
+        if downloaded is not None:
+            downloaded.pop("changed", None)
+            result["download"] = downloaded
+        result = write_archive(layout, params["archive"], result, check_mode)
+        return converge_attributes(layout, request, result, check_mode)
 
 
 def write_archive(layout, archive, result, check_mode):
-    """Rewrite the oci-archive when asked for and when its content would differ."""
+    """Rewrite the oci-archive when asked for and when its content would differ (the caller holds the layout lock)."""
     if not archive:
         return result
     result["archive"] = archive
@@ -150,4 +159,12 @@ def write_archive(layout, archive, result, check_mode):
         result["files"] = result["files"] + [archive]
         if not check_mode:
             layout.write_archive(archive)
+    return result
+
+
+def converge_attributes(layout, request, result, check_mode):
+    """Give the image's existing files the mode, owner and group asked for (new ones got them when written)."""
+    digests = list(manifest_blobs(request["source"])) + [result["manifest_digest"]]
+    changed = layout.converge(digests, [OCI_LAYOUT_FILE, INDEX_FILE], result.get("archive"), check_mode)
+    result["changed"] = result["changed"] or changed
     return result

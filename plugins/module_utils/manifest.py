@@ -15,6 +15,8 @@ import re
 
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import ALGORITHMS
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import digest_of
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
+from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -97,6 +99,11 @@ def _descriptor(value, where):
     digest, media_type, size = value.get("digest"), value.get("mediaType"), value.get("size")
     if not isinstance(digest, str) or ":" not in digest:
         raise ManifestError(f"{where} has no valid digest")
+    try:
+        # A descriptor's digest becomes a path in a layout: only algorithm:hex of the right length.
+        validate_digest(digest, option=f"the manifest's {where}.digest")
+    except ValidationError as e:
+        raise ManifestError(str(e)) from None
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ManifestError(f"{where} ({digest}) has no valid size")
     result = {"digest": digest, "media_type": media_type, "size": size}

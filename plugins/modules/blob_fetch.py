@@ -41,7 +41,7 @@ options:
   dest:
     description:
       - The root directory of the OCI image layout. Blobs go to O(dest)C(/blobs/<algorithm>/<hex>).
-      - Missing directories are created with mode C(0755).
+      - Missing directories are created with the umask's mode, or O(dir_mode).
     type: path
     required: true
 attributes:
@@ -56,7 +56,8 @@ attributes:
     platforms: posix
 notes:
   - The file attribute options (O(mode), O(owner), O(group), ...) apply to every blob file, both
-    downloaded and already present. Without O(mode), blob files get mode C(0644).
+    downloaded and already present. Without O(mode), new blob files get the umask's mode (C(0644) with the
+    usual umask C(022)); with an octal O(mode), a new blob gets it before it is renamed into place.
   - Content is stored as the server sends it, never decompressed (a digest is of the stored bytes), and
     C(~/.netrc) is not used (a pre-signed URL carries its own authorization).
   - Redirects are followed, at most 5 in a row, but never from C(https://) to C(http://), never to another
@@ -72,6 +73,7 @@ seealso:
     link: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 extends_documentation_fragment:
   - airgap.ecr.blob_download
+  - airgap.ecr.layout
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files
 """
@@ -230,7 +232,9 @@ failures:
 """
 
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import failure_message
-from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import LAYOUT_ARGUMENT_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import LayoutError
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import layout_from_params
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import DOWNLOAD_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import TargetModule
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import blobs_option
@@ -241,12 +245,18 @@ from ansible_collections.airgap.ecr.plugins.module_utils.validation import Valid
 
 
 def main():
-    argument_spec = dict(blobs=blobs_option(), dest=dict(type="path", required=True), **DOWNLOAD_ARGUMENT_SPEC)
+    argument_spec = dict(
+        blobs=blobs_option(),
+        dest=dict(type="path", required=True),
+        **LAYOUT_ARGUMENT_SPEC,
+        **DOWNLOAD_ARGUMENT_SPEC,
+    )
     module = TargetModule(argument_spec=argument_spec, supports_check_mode=True, add_file_common_args=True)
     try:
         blobs, concurrency = download_request(module.params)
-        result = download(module.params, blobs, concurrency, Layout(module.params["dest"]), module.check_mode)
-    except ValidationError as e:
+        layout = layout_from_params(module.params).check()
+        result = download(module.params, blobs, concurrency, layout, module.check_mode)
+    except (ValidationError, LayoutError) as e:
         module.fail_json(msg=str(e))
     result["changed"] = set_file_attributes(module, result) or result["changed"]
     if result["failures"]:

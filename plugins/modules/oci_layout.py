@@ -22,7 +22,10 @@ description:
     are unchanged; only the manifest is new). The digest and media type it had in the registry are kept in the
     index entry's annotations C(io.github.airgap-ecr.source.digest) and C(io.github.airgap-ecr.source.media-type).
     OCI manifests are written byte for byte.
-  - Other entries of an existing C(index.json) are kept; an entry with the same O(ref_name) is replaced.
+  - Other entries of an existing C(index.json) are kept; an entry with the same O(ref_name) is replaced. The index
+    is read, merged and replaced under a lock on the layout (a C(flock) on O(dest)), so two runs adding different
+    names at the same time both keep theirs. An C(index.json) that is not an OCI image index (not JSON, not UTF-8,
+    not an object with a C(manifests) list) is never replaced; the task fails naming it.
   - Every file is written to a temporary name and renamed into place; C(index.json) is written last, so a
     layout that a tool can open is always complete. Nothing is rewritten when it is already as it should be.
   - Optionally packs the layout into an uncompressed tar (an C(oci-archive)) that C(podman load) and
@@ -58,9 +61,25 @@ options:
     type: str
   archive:
     description:
-      - Also write the layout as an uncompressed tar at this path (an C(oci-archive)), atomically.
-      - It is rewritten only when its content would differ.
+      - Also write the layout as an uncompressed tar at this path (an C(oci-archive)), atomically, through a temporary
+        file with a unique name in the same directory, under the layout lock. Its directory must exist.
+      - It is rewritten only when its content would differ. An existing archive is read once and compared byte for byte
+        with the archive the layout makes (each blob's bytes by their digest), so a changed archive is repaired.
     type: path
+  mode:
+    description:
+      - The mode of the files the module writes (blobs, manifest, C(index.json), C(oci-layout), the archive), as an
+        octal string such as V('0640'). Files of the image that exist already are given it too.
+      - By default the umask decides for new files, and existing files are left as they are.
+    type: raw
+  owner:
+    description:
+      - The user (name or id) that owns the files and directories the module creates, and the image's files that
+        exist already. Directories owned by this user are trusted by O(strict_modes).
+    type: str
+  group:
+    description: The group (name or id) of the files and directories the module creates, and of the image's files.
+    type: str
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -77,6 +96,7 @@ seealso:
   - module: airgap.ecr.ecr_image_layers
 extends_documentation_fragment:
   - airgap.ecr.blob_download
+  - airgap.ecr.layout
 """
 
 EXAMPLES = r"""
@@ -191,7 +211,9 @@ download:
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import ImageLayoutError
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import image_request
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import write_image
-from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import LAYOUT_ARGUMENT_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import LayoutError
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import layout_from_params
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import DOWNLOAD_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.target_module import TargetModule
@@ -210,14 +232,18 @@ def main():
             platform=dict(type="str"),
             archive=dict(type="path"),
             blobs=blobs_option(),
+            mode=dict(type="raw"),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+            **LAYOUT_ARGUMENT_SPEC,
             **DOWNLOAD_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )
     try:
         request = image_request(module.params)
-        result = write_image(Layout(module.params["dest"]), module.params, request, module.check_mode)
-    except (ValidationError, ManifestError) as e:
+        result = write_image(layout_from_params(module.params).check(), module.params, request, module.check_mode)
+    except (ValidationError, ManifestError, LayoutError) as e:
         module.fail_json(msg=str(e))
     except ImageLayoutError as e:
         module.fail_json(msg=str(e), **e.details)

@@ -41,7 +41,8 @@ except ImportError:  # run as a script: python tests/emulator/harness.py ...
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "server.py")
-START_TIMEOUT = 30.0
+# Generous: moto and the demo images take a few seconds on a quiet machine, far more on a loaded one.
+START_TIMEOUT = 120.0
 DEFAULT_REGION = "us-east-1"
 
 # The emulator's credential sets as client() keyword arguments (service/credentials.py has the table).

@@ -97,7 +97,9 @@ def test_merged_index_replaces_the_same_name_and_keeps_others():
     document = json.loads(text)
     assert [e["annotations"][oci.REF_NAME] for e in document["manifests"]] == ["2.0", "1.0"]
     assert document["manifests"][1]["digest"] == sha(b"c")
-    assert oci.merged_index("not json", first) == oci.merged_index(None, first)
+    for broken in ("not json", "[]", '{"manifests": {}}'):
+        with pytest.raises(oci.LayoutError, match="/l/index.json is not"):
+            oci.merged_index(broken, first, "/l/index.json")
 
 
 def make_layout(root):
