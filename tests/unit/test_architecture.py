@@ -30,7 +30,11 @@ def imports_of(path):
     with open(path, encoding="utf-8") as handle:
         tree = ast.parse(handle.read())
     names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
-    names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == LOCAL[:-1]:  # from <module_utils> import layout_fs
+            names += [LOCAL + alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
     local = {name[len(LOCAL) :].split(".")[0] + ".py" for name in names if name.startswith(LOCAL)}
     other = {name for name in names if not name.startswith(LOCAL)}
     return local, other
