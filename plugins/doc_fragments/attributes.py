@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -8,7 +6,7 @@ class ModuleDocFragment:
     """The ``attributes`` of this collection's modules.
 
     ``airgap.ecr.attributes`` is the block of a module that only reads from AWS;
-    ``airgap.ecr.attributes.action_group`` adds the membership of C(group/airgap.ecr.aws).
+    ``airgap.ecr.attributes.action_group`` is that block with the membership of C(group/airgap.ecr.aws).
     """
 
     DOCUMENTATION = r"""
@@ -23,11 +21,13 @@ attributes:
     support: none
 """
 
-    ACTION_GROUP = r"""
-attributes:
-  action_group:
+    # The ECR modules' block: the one above, and the membership of group/airgap.ecr.aws.
+    ACTION_GROUP = (
+        DOCUMENTATION
+        + r"""  action_group:
     description: Use C(group/airgap.ecr.aws) in C(module_defaults) to set defaults for this module.
     support: full
     membership:
       - airgap.ecr.aws
 """
+    )

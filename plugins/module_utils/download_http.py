@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -29,7 +27,7 @@ from ansible_collections.airgap.ecr.plugins.module_utils.common import AIRGAP_EC
 DEFAULT_TIMEOUT = 30
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset([301, 302, 303, 307, 308])
-USER_AGENT = "airgap.ecr/%s blob_fetch" % AIRGAP_ECR_COLLECTION_VERSION
+USER_AGENT = f"airgap.ecr/{AIRGAP_ECR_COLLECTION_VERSION} blob_fetch"
 
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 # A signature or credential parameter, also with blanks or a ':' around its '=' (a header, a wrapped
@@ -69,9 +67,23 @@ def _origin(url):
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def url_opener(timeout=DEFAULT_TIMEOUT, validate_certs=True, use_proxy=True, headers=None, client_cert=None,
-               client_key=None, ca_path=None, allow_http=False):
+# The download options an opener takes (documented in the airgap.ecr.blob_download fragment), with their defaults.
+OPENER_OPTIONS = {
+    "timeout": DEFAULT_TIMEOUT,
+    "validate_certs": True,
+    "use_proxy": True,
+    "headers": None,
+    "client_cert": None,
+    "client_key": None,
+    "ca_path": None,
+    "allow_http": False,
+}
+
+
+def url_opener(**options):
     """An opener on ``ansible.module_utils.urls.Request``, with the options' meaning of get_url.
+
+    ``options`` are those of OPENER_OPTIONS (a module's parameters may hold more: they are ignored).
 
     Proxies come from the usual environment variables (unless ``use_proxy`` is false). Content is
     never decompressed (a digest is of the bytes as stored) and ``~/.netrc`` is not used (a
@@ -82,22 +94,22 @@ def url_opener(timeout=DEFAULT_TIMEOUT, validate_certs=True, use_proxy=True, hea
     """
     # One TLS context for every request: ansible-core would load the CA certificates again for each
     # one (about 0.2 s of CPU), and a ranged download makes many requests.
-    context = make_context(cafile=ca_path, validate_certs=validate_certs, client_cert=client_cert,
-                           client_key=client_key)
+    opts = {name: options.get(name, default) for name, default in OPENER_OPTIONS.items()}
+    tls = {name: opts[name] for name in ("validate_certs", "client_cert", "client_key")}
+    context = make_context(cafile=opts["ca_path"], **tls)
     request = Request(
         context=context,
-        use_proxy=use_proxy,
-        timeout=timeout,
-        validate_certs=validate_certs,
-        client_cert=client_cert,
-        client_key=client_key,
-        ca_path=ca_path,
+        use_proxy=opts["use_proxy"],
+        timeout=opts["timeout"],
+        ca_path=opts["ca_path"],
         http_agent=USER_AGENT,
         follow_redirects="none",
         decompress=False,
         use_netrc=False,
+        **tls,
     )
-    user_headers = dict(headers or {})
+    allow_http = opts["allow_http"]
+    user_headers = dict(opts["headers"] or {})
 
     def open_blob(url, request_headers):
         check_url_scheme(url, allow_http)

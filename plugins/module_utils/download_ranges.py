@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -62,8 +60,9 @@ class RangedFetch:
         self.digest = fetch.digest
         self.size = fetch.expected_size
         self.part_size = fetch.limits["range_size"]
-        self.parts = [(first, min(first + self.part_size, self.size) - 1)
-                      for first in range(0, self.size, self.part_size)]
+        self.parts = [
+            (first, min(first + self.part_size, self.size) - 1) for first in range(0, self.size, self.part_size)
+        ]
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.failure = None
@@ -199,8 +198,9 @@ class RangedFetch:
         response.close()
         if span is not None and span[2] is not None and span[2] != self.size:
             raise BlobError(f"the server has {span[2]} bytes for this blob, but its size should be {self.size}")
-        raise RetryableError(f"the server answered a request for bytes {first}-{last} with another range or status "
-                             f"{status}")
+        raise RetryableError(
+            f"the server answered a request for bytes {first}-{last} with another range or status {status}"
+        )
 
     def part(self, index, response):
         """Fetch part ``index`` (retried and resumed alone), write it in place and record it as complete."""

@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -48,18 +46,23 @@ RETRY_DELAY = 1.0
 RETRY_MAX_DELAY = 8.0
 
 # A blob of unknown size may have at most this many bytes (the max_size option).
-DEFAULT_MAX_SIZE = 16 * 1024 ** 3
+DEFAULT_MAX_SIZE = 16 * 1024**3
 # Seconds one blob may take from its first request to its verification, retries included (the deadline option).
 DEFAULT_DEADLINE = 3600
 # Blobs of at least this many bytes (and more than one part) are fetched as parts of RANGE_SIZE bytes at once.
-DEFAULT_RANGE_THRESHOLD = 64 * 1024 ** 2
-DEFAULT_RANGE_SIZE = 16 * 1024 ** 2
+DEFAULT_RANGE_THRESHOLD = 64 * 1024**2
+DEFAULT_RANGE_SIZE = 16 * 1024**2
 
 # HTTP statuses that are worth another attempt; other 4xx are final.
 RETRY_STATUSES = frozenset([408, 429])
 
-DEFAULT_LIMITS = dict(max_size=DEFAULT_MAX_SIZE, deadline=DEFAULT_DEADLINE, range_threshold=DEFAULT_RANGE_THRESHOLD,
-                      range_size=DEFAULT_RANGE_SIZE, range_workers=DEFAULT_CONCURRENCY)
+DEFAULT_LIMITS = dict(
+    max_size=DEFAULT_MAX_SIZE,
+    deadline=DEFAULT_DEADLINE,
+    range_threshold=DEFAULT_RANGE_THRESHOLD,
+    range_size=DEFAULT_RANGE_SIZE,
+    range_workers=DEFAULT_CONCURRENCY,
+)
 
 STATUS_FETCHED = "fetched"
 STATUS_PRESENT = "present"
@@ -70,8 +73,19 @@ STATUS_FAILED = "failed"
 class BlobFetch:
     """Fetch (or verify) one blob; ``run()`` returns its result dict and never raises for the blob's own errors."""
 
-    def __init__(self, opener, blob, layout, retries=DEFAULT_RETRIES, check_mode=False, chunk_size=CHUNK_SIZE,
-                 retry_delay=RETRY_DELAY, sleep=time.sleep, slots=None, limits=None):
+    def __init__(
+        self,
+        opener,
+        blob,
+        layout,
+        retries=DEFAULT_RETRIES,
+        check_mode=False,
+        chunk_size=CHUNK_SIZE,
+        retry_delay=RETRY_DELAY,
+        sleep=time.sleep,
+        slots=None,
+        limits=None,
+    ):
         self.opener = opener
         self.layout = layout
         self.digest = blob["digest"]
@@ -94,9 +108,16 @@ class BlobFetch:
         self._known_partial = None
 
     def result(self, status, size, started, error=None):
-        result = dict(digest=self.digest, path=self.layout.blob_path(self.digest), status=status, bytes=self.downloaded,
-                      size=size, seconds=round(time.monotonic() - started, 3), resumed_from=self.resumed_from,
-                      replaced_corrupt=self.replaced_corrupt)
+        result = dict(
+            digest=self.digest,
+            path=self.layout.blob_path(self.digest),
+            status=status,
+            bytes=self.downloaded,
+            size=size,
+            seconds=round(time.monotonic() - started, 3),
+            resumed_from=self.resumed_from,
+            replaced_corrupt=self.replaced_corrupt,
+        )
         if error is not None:
             result["error"] = error
         return result
@@ -168,8 +189,9 @@ class BlobFetch:
         delay = min(self.retry_delay * 2 ** (attempt - 1), RETRY_MAX_DELAY)
         if delay > self.deadline.remaining():
             self.deadline.check()
-            raise BlobError(f"no time is left for another attempt before the deadline of {self.deadline.seconds} "
-                            "seconds")
+            raise BlobError(
+                f"no time is left for another attempt before the deadline of {self.deadline.seconds} seconds"
+            )
         self.sleep(delay)
 
     def count(self, size):
@@ -208,7 +230,9 @@ class BlobFetch:
 
     def mismatch(self, hasher, size, resumed):
         where = f" after resuming at byte {resumed}" if resumed else ""
-        self.discard(f"the downloaded content ({size} bytes{where}) has the digest {format_digest(hasher)}, not {self.digest}")
+        self.discard(
+            f"the downloaded content ({size} bytes{where}) has the digest {format_digest(hasher)}, not {self.digest}"
+        )
 
     def complete_partial(self, offset, hasher):
         """Finish a .partial that already holds the whole blob, or discard it."""
@@ -240,11 +264,15 @@ class BlobFetch:
             # Range not satisfiable: the .partial has the whole object, or is longer than it.
             if self.expected_size is not None and offset < self.expected_size:
                 self.forget_partial()
-                raise BlobError(f"the server has no more than {offset} bytes for this blob, but its size should be {self.expected_size}")
+                raise BlobError(
+                    f"the server has no more than {offset} bytes for this blob, "
+                    f"but its size should be {self.expected_size}"
+                )
             return self.complete_partial(offset, hasher)
         if status in (401, 403):
             raise BlobError(
-                f"the download URL has expired or is not valid (HTTP {status}{detail}): resolve a new URL on the controller "
+                f"the download URL has expired or is not valid (HTTP {status}{detail}): "
+                "resolve a new URL on the controller "
                 "(for example with airgap.ecr.ecr_image_layers) and run the task again"
             )
         if status >= 500 or status in RETRY_STATUSES:
@@ -262,7 +290,9 @@ class BlobFetch:
             if self.expected_size is not None and total is not None and total != self.expected_size:
                 # Content-Range tells the size of the whole object: it is not this blob.
                 self.forget_partial()
-                raise BlobError(f"the server has {total} bytes for this blob, but its size should be {self.expected_size}")
+                raise BlobError(
+                    f"the server has {total} bytes for this blob, but its size should be {self.expected_size}"
+                )
             self.check_cap(total)
             return offset, hasher, offset, total
         if status == 200:
@@ -342,8 +372,16 @@ class BlobFetch:
 
 
 def _present_result(layout, digest):
-    return dict(digest=digest, path=layout.blob_path(digest), status=STATUS_PRESENT, bytes=0,
-                size=layout.blob_size(digest), seconds=0.0, resumed_from=0, replaced_corrupt=False)
+    return dict(
+        digest=digest,
+        path=layout.blob_path(digest),
+        status=STATUS_PRESENT,
+        bytes=0,
+        size=layout.blob_size(digest),
+        seconds=0.0,
+        resumed_from=0,
+        replaced_corrupt=False,
+    )
 
 
 def fetch_blobs(opener, blobs, layout, concurrency=DEFAULT_CONCURRENCY, check_mode=False, limits=None, **fetch_options):
@@ -365,8 +403,10 @@ def fetch_blobs(opener, blobs, layout, concurrency=DEFAULT_CONCURRENCY, check_mo
         check_free_space(missing, layout)
     slots = threading.BoundedSemaphore(concurrency)
     limits = dict(limits or {}, range_workers=concurrency)
-    pending = [BlobFetch(opener, blob, layout, check_mode=check_mode, slots=slots, limits=limits, **fetch_options)
-               for blob in missing]
+    pending = [
+        BlobFetch(opener, blob, layout, check_mode=check_mode, slots=slots, limits=limits, **fetch_options)
+        for blob in missing
+    ]
     if pending:
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending)))) as pool:
             for result in pool.map(lambda fetch: fetch.run(), pending):

@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -80,7 +78,8 @@ def fetch_image_blobs(layout, params, request, check_mode):
     unlisted = [digest for digest in missing_blobs(layout, request["source"]) if digest not in listed]
     if unlisted:
         raise ImageLayoutError(
-            f"blobs does not list every blob the manifest needs, and the layout at {layout.root} lacks: " + ", ".join(unlisted),
+            f"blobs does not list every blob the manifest needs, and the layout at {layout.root} lacks: "
+            + ", ".join(unlisted),
             missing=unlisted,
         )
     downloaded = download(params, blobs, request["concurrency"], layout, check_mode)
@@ -118,13 +117,15 @@ def write_image(layout, params, request, check_mode):
     missing = missing_blobs(layout, request["source"])
     if missing and not check_mode:  # in check mode, the download has not written them either
         raise ImageLayoutError(
-            f"the layout at {layout.root} lacks blobs the manifest needs (fetch them first, with airgap.ecr.blob_fetch): "
-            + ", ".join(missing),
+            f"the layout at {layout.root} lacks blobs the manifest needs "
+            "(fetch them first, with airgap.ecr.blob_fetch): " + ", ".join(missing),
             missing=missing,
         )
     text, media_type = request["converted"]
     source_digest = params["source_digest"] or digest_of(params["manifest"])
-    entry = index_entry(text, media_type, params["ref_name"], request["platform"], source_digest, request["source"]["media_type"])
+    entry = index_entry(
+        text, media_type, params["ref_name"], request["platform"], source_digest, request["source"]["media_type"]
+    )
     with nullcontext() if check_mode else layout.locked():
         planned = [
             ("blob", entry["digest"], text),

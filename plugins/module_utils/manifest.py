@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -55,7 +53,9 @@ def verify_digest(text, expected, what="manifest"):
         raise ManifestError(f"{what} digest {expected!r} uses the unsupported algorithm {algorithm!r}")
     actual = digest_of(text, algorithm)
     if actual != expected:
-        raise ManifestError(f"{what} bytes have the digest {actual}, not {expected} as expected: the manifest was altered or corrupted")
+        raise ManifestError(
+            f"{what} bytes have the digest {actual}, not {expected} as expected: the manifest was altered or corrupted"
+        )
 
 
 def parse_platform(text):
@@ -184,7 +184,11 @@ def _is_attestation(entry):
 
 def available_platforms(index):
     """The platforms an index offers, as ``os/architecture[/variant]`` strings, in index order."""
-    return [format_platform(entry["platform"]) for entry in index["manifests"] if entry.get("platform") and not _is_attestation(entry)]
+    return [
+        format_platform(entry["platform"])
+        for entry in index["manifests"]
+        if entry.get("platform") and not _is_attestation(entry)
+    ]
 
 
 def select_platform(index, wanted):
@@ -207,7 +211,9 @@ def select_platform(index, wanted):
 DOCKER_TO_OCI = {
     "application/vnd.docker.container.image.v1+json": "application/vnd.oci.image.config.v1+json",
     "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": (
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+    ),
 }
 
 

@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -182,7 +180,7 @@ class RegistryClient:
         if scheme.lower() == "basic":
             if self.username is None:
                 raise self._error(_NEEDS_CREDENTIALS)
-            pair = f"{self.username}:{self._password}".encode("utf-8")
+            pair = f"{self.username}:{self._password}".encode()
             self._authorization = "Basic " + base64.b64encode(pair).decode("ascii")
         elif scheme.lower() == "bearer":
             self._authorization = "Bearer " + self._token(dict(_CHALLENGE_RE.findall(params)))
@@ -201,7 +199,7 @@ class RegistryClient:
         query = urlencode([("service", challenge.get("service", ""))] + [("scope", s) for s in scopes])
         headers = {}
         if self.username is not None:
-            pair = f"{self.username}:{self._password}".encode("utf-8")
+            pair = f"{self.username}:{self._password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         response = self._open("GET", f"{realm}{'&' if '?' in realm else '?'}{query}", headers, authorize=False)
         if response.getcode() in (401, 403) and self.username is None:

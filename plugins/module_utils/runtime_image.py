@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -16,9 +14,9 @@ every blob; the loaders never re-serialise the manifest, so every runtime keeps 
 import json
 import re
 
+from ansible_collections.airgap.ecr.plugins.module_utils.digests import digest_of
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import IMAGE_MANIFEST_TYPES
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ManifestError
-from ansible_collections.airgap.ecr.plugins.module_utils.digests import digest_of
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import parse_manifest
 
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?"

@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -19,6 +17,7 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import DEFAULT_TIMEOUT
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import OPENER_OPTIONS
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import scrub
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import url_opener
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_CONCURRENCY
@@ -69,7 +68,7 @@ DOWNLOAD_ARGUMENT_SPEC = dict(
     range_size=dict(type="int", default=DEFAULT_RANGE_SIZE),
 )
 # The smallest part of a ranged download (range_size).
-MIN_RANGE_SIZE = 1024 ** 2
+MIN_RANGE_SIZE = 1024**2
 
 # A string that holds a URL or a request signature: masked wherever it appears in the arguments.
 _SECRET_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|X-Amz-|Signature=|AWSAccessKeyId=", re.IGNORECASE)
@@ -88,8 +87,10 @@ def _secret_strings(value):
 def _scrubbed_keys(value):
     """``value`` with every dict key that looks like a URL or carries a signature scrubbed."""
     if isinstance(value, dict):
-        return {(scrub(key) if isinstance(key, str) and _SECRET_RE.search(key) else key): _scrubbed_keys(item)
-                for key, item in value.items()}
+        return {
+            (scrub(key) if isinstance(key, str) and _SECRET_RE.search(key) else key): _scrubbed_keys(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_scrubbed_keys(item) for item in value]
     return value
@@ -128,7 +129,10 @@ class TargetModule(AnsibleModule):
 
 
 def blobs_option():
-    """The argument spec of the ``blobs`` option (blob_fetch requires it: ``normalize_blobs`` says so when it is missing)."""
+    """The argument spec of the ``blobs`` option.
+
+    blob_fetch requires it: ``normalize_blobs`` says so when it is missing.
+    """
     return dict(type="list", elements="dict", options=BLOB_ENTRY_SPEC)
 
 
@@ -138,7 +142,9 @@ def _size_value(value, where):
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{where}.size {value!r} is not a size: give the blob's size in bytes, an integer of 0 or more")
+        raise ValidationError(
+            f"{where}.size {value!r} is not a size: give the blob's size in bytes, an integer of 0 or more"
+        )
     return value
 
 
@@ -146,7 +152,9 @@ def _one_of(entry, names, where):
     """The value under the first of ``names`` that is set; two different values are an error."""
     found = [(name, entry.get(name)) for name in names if entry.get(name) not in (None, "")]
     if len(found) > 1 and found[0][1] != found[1][1]:
-        raise ValidationError(f"{where} has both {found[0][0]} and {found[1][0]}, with different values: give one of them")
+        raise ValidationError(
+            f"{where} has both {found[0][0]} and {found[1][0]}, with different values: give one of them"
+        )
     return found[0][1] if found else None
 
 
@@ -158,10 +166,12 @@ def _url_value(value, where, digest):
         raise ValidationError(f"{where}.url (for {digest}) must be a string, got a {type(value).__name__}")
     try:
         parts = urlsplit(value)
-        parts.port  # pylint: disable=pointless-statement  # raises ValueError for a port out of range
+        _port = parts.port  # raises ValueError for a port out of range
     except ValueError as e:
         # The error's text may quote the URL: only its kind is told.
-        raise ValidationError(f"{where}.url (for {digest}) is not a valid URL ({str(e).split(':', maxsplit=1)[0]})") from None
+        raise ValidationError(
+            f"{where}.url (for {digest}) is not a valid URL ({str(e).split(':', maxsplit=1)[0]})"
+        ) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValidationError(f"{where}.url (for {digest}) is not an http:// or https:// URL")
     return value
@@ -187,7 +197,9 @@ def normalize_blobs(entries):
         try:
             digest = _one_of(entry, ("digest", "layer_digest"), where)
             if digest is None:
-                raise ValidationError(f"{where} has no digest: give digest, for example 'sha256:' followed by 64 hexadecimal characters")
+                raise ValidationError(
+                    f"{where} has no digest: give digest, for example 'sha256:' followed by 64 hexadecimal characters"
+                )
             validate_digest(digest, option=f"{where}.digest")
             url = _url_value(_one_of(entry, ("url", "download_url"), where), where, digest)
             size = _size_value(entry.get("size"), where)
@@ -200,7 +212,8 @@ def normalize_blobs(entries):
             continue
         if size is not None and blob["size"] is not None and size != blob["size"]:
             problems.append(
-                f"{where}.size {size} differs from the size {blob['size']} of the same digest {digest} in blobs[{blob['index']}]"
+                f"{where}.size {size} differs from the size {blob['size']} "
+                f"of the same digest {digest} in blobs[{blob['index']}]"
             )
             continue
         if blob["url"] is None:
@@ -222,7 +235,9 @@ def download_request(params):
     blobs = normalize_blobs(params["blobs"])
     concurrency = validate_concurrency(params["concurrency"], maximum=MAX_CONCURRENCY)
     if not 0 <= params["retries"] <= MAX_RETRIES:
-        raise ValidationError(f"retries {params['retries']!r} is out of range: it must be an integer from 0 to {MAX_RETRIES}")
+        raise ValidationError(
+            f"retries {params['retries']!r} is out of range: it must be an integer from 0 to {MAX_RETRIES}"
+        )
     _check_range(params, "timeout", 1, "at least 1 second")
     _check_range(params, "deadline", 1, "at least 1 second")
     _check_range(params, "max_size", 0, "a number of bytes, 0 or more")
@@ -245,21 +260,13 @@ def _is_http(url):
 def download(params, blobs, concurrency, layout, check_mode):
     """``fetch_blobs()`` into ``layout`` with the opener, retries and limits the module's download options ask for."""
     try:
-        opener = url_opener(
-            timeout=params["timeout"],
-            validate_certs=params["validate_certs"],
-            use_proxy=params["use_proxy"],
-            headers=params["headers"],
-            client_cert=params["client_cert"],
-            client_key=params["client_key"],
-            ca_path=params["ca_path"],
-            allow_http=params["allow_http"],
-        )
+        opener = url_opener(**{name: params[name] for name in OPENER_OPTIONS})
     except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
         raise ValidationError(f"ca_path, client_cert or client_key cannot be used: {type(e).__name__}: {e}") from None
     limits = {name: params[name] for name in ("max_size", "deadline", "range_threshold", "range_size")}
-    return fetch_blobs(opener, blobs, layout, concurrency=concurrency, retries=params["retries"], check_mode=check_mode,
-                       limits=limits)
+    return fetch_blobs(
+        opener, blobs, layout, concurrency=concurrency, retries=params["retries"], check_mode=check_mode, limits=limits
+    )
 
 
 def set_file_attributes(module, result):

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -168,7 +167,8 @@ blobs:
       type: str
       sample: fetched
     bytes:
-      description: The bytes downloaded for this blob in this run (more than its size after retries, less after a resume).
+      description:
+        - The bytes downloaded for this blob in this run (more than its size after retries, less after a resume).
       type: int
     size:
       description: The blob's size in bytes; for V(would_fetch) and V(failed), the size given in O(blobs), or V(null).
@@ -180,7 +180,8 @@ blobs:
       description: The byte offset from which the download that completed the blob was resumed, or 0.
       type: int
     replaced_corrupt:
-      description: Whether a file with the wrong content was found at the final path (and removed, except in check mode).
+      description:
+        - Whether a file with the wrong content was found at the final path (and removed, except in check mode).
       type: bool
     error:
       description: Why the blob could not be fetched.
@@ -223,12 +224,12 @@ failures:
   elements: dict
   contains:
     digest:
-      description: The blob's digest.
+      description: The digest of the blob that failed.
       type: str
     error:
       description: Why it failed, without its URL.
       type: str
-      sample: "the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): resolve a new URL ..."
+      sample: "the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): ..."
 """
 
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import failure_message

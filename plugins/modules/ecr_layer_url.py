@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -63,12 +62,11 @@ seealso:
     link: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_GetDownloadUrlForLayer.html
   - module: ansible.builtin.get_url
 extends_documentation_fragment:
-  - airgap.ecr.ecr_request
-  - airgap.ecr.attributes
-  - airgap.ecr.attributes.action_group
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - airgap.ecr.ecr_request
+  - airgap.ecr.attributes.action_group
 """
 
 EXAMPLES = r"""

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -39,7 +38,8 @@ options:
     required: true
   manifest:
     description:
-      - The image manifest's exact text, as returned by M(airgap.ecr.ecr_image_layers) in RV(airgap.ecr.ecr_image_layers#module:manifest).
+      - The image manifest's exact text, as returned by M(airgap.ecr.ecr_image_layers) in
+        RV(airgap.ecr.ecr_image_layers#module:manifest).
     type: str
     required: true
   media_type:
@@ -91,12 +91,12 @@ attributes:
     description: Target OS/families that can be operated against.
     support: N/A
     platforms: posix
-seealso:
-  - module: airgap.ecr.blob_fetch
-  - module: airgap.ecr.ecr_image_layers
 extends_documentation_fragment:
   - airgap.ecr.blob_download
   - airgap.ecr.layout
+seealso:
+  - module: airgap.ecr.blob_fetch
+  - module: airgap.ecr.ecr_image_layers
 """
 
 EXAMPLES = r"""
@@ -124,7 +124,9 @@ EXAMPLES = r"""
 
 - name: Show the progress
   ansible.builtin.debug:
-    msg: "{{ layout.download.done }}/{{ layout.download.total }} blobs in place, {{ layout.download.bytes }} bytes downloaded"
+    msg: >-
+      {{ layout.download.done }}/{{ layout.download.total }} blobs in place,
+      {{ layout.download.bytes }} bytes downloaded
 
 - name: Name the image in the layout and pack it for podman load
   airgap.ecr.oci_layout:
