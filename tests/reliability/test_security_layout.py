@@ -27,8 +27,14 @@ from ansible_collections.airgap.ecr.plugins.module_utils.layout import LayoutErr
 from ansible_collections.airgap.ecr.plugins.modules import blob_fetch
 from ansible_collections.airgap.ecr.plugins.modules import oci_layout
 from ansible_collections.airgap.ecr.tests.reliability.conftest import COLLECTIONS_PATH
-from ansible_collections.airgap.ecr.tests.reliability.conftest import run_module
+from ansible_collections.airgap.ecr.tests.reliability.conftest import run_module as run_target_module
 from ansible_collections.airgap.ecr.tests.reliability.conftest import scaled
+
+
+def run_module(main, check_mode=False, **args):
+    """The module's real entry point; the blobs here are served over http on 127.0.0.1."""
+    return run_target_module(main, check_mode, **dict({"allow_http": True}, **args))
+
 
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layout_attacks.py")
 VICTIM_USER = "airgap-victim"
