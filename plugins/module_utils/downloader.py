@@ -1,7 +1,7 @@
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The downloader: one blob, many blobs; verified, resumable, retried, bounded, concurrent.
+"""The downloader, one blob: verified, resumable, retried, bounded (many blobs: ``download_batch.py``).
 
 A blob is written to its ``.partial`` in the layout (``layout.py`` owns every path) while it is
 hashed, and moved to its final path only once its digest (and its size, when known) match:
@@ -17,15 +17,12 @@ import os
 import threading
 import time
 import urllib.error
-from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPException
 
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import CHUNK_SIZE
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import format_digest
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import matches
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import new_hasher
-from ansible_collections.airgap.ecr.plugins.module_utils.download_checks import check_free_space
-from ansible_collections.airgap.ecr.plugins.module_utils.download_checks import check_sources
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import BlobError
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import Deadline
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import RetryableError
@@ -369,71 +366,3 @@ class BlobFetch:
             self._known_partial = (position, hasher.copy())
         else:
             self.forget_partial()
-
-
-def _present_result(layout, digest):
-    return dict(
-        digest=digest,
-        path=layout.blob_path(digest),
-        status=STATUS_PRESENT,
-        bytes=0,
-        size=layout.blob_size(digest),
-        seconds=0.0,
-        resumed_from=0,
-        replaced_corrupt=False,
-    )
-
-
-def fetch_blobs(opener, blobs, layout, concurrency=DEFAULT_CONCURRENCY, check_mode=False, limits=None, **fetch_options):
-    """Fetch or verify every blob of ``normalize_blobs()`` into ``layout``, over ``concurrency`` connections at most.
-
-    ``limits`` (max_size, deadline, range_threshold, range_size; DEFAULT_LIMITS) and ``fetch_options``
-    (retries, chunk_size, retry_delay, sleep) go to ``BlobFetch``; the ranges of a big blob share
-    the connection budget with the other blobs. Returns the module's result: ``changed``, ``blobs``
-    (in input order), ``total``, ``done`` (verified in place), ``fetched``, ``present``, ``bytes``,
-    ``seconds``, ``throughput`` and ``failures`` (a list, empty when everything worked). Raises
-    ValidationError, before any request, when a blob has no URL and is not present, or when the
-    blobs do not fit in the free space. In check mode nothing is written.
-    """
-    started = time.monotonic()
-    present = check_sources(blobs, layout)
-    results = {digest: _present_result(layout, digest) for digest in present}
-    missing = [blob for blob in blobs if blob["digest"] not in present]
-    if not check_mode:
-        check_free_space(missing, layout)
-    slots = threading.BoundedSemaphore(concurrency)
-    limits = dict(limits or {}, range_workers=concurrency)
-    pending = [
-        BlobFetch(opener, blob, layout, check_mode=check_mode, slots=slots, limits=limits, **fetch_options)
-        for blob in missing
-    ]
-    if pending:
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(pending)))) as pool:
-            for result in pool.map(lambda fetch: fetch.run(), pending):
-                results[result["digest"]] = result
-    return summary([results[blob["digest"]] for blob in blobs], round(time.monotonic() - started, 3))
-
-
-def summary(ordered, seconds):
-    """The batch result of the per-blob results, in input order."""
-    total_bytes = sum(r["bytes"] for r in ordered)
-    fetched = sum(1 for r in ordered if r["status"] == STATUS_FETCHED)
-    present = sum(1 for r in ordered if r["status"] == STATUS_PRESENT)
-    return dict(
-        changed=any(r["status"] in (STATUS_FETCHED, STATUS_WOULD_FETCH) for r in ordered),
-        blobs=ordered,
-        total=len(ordered),
-        done=fetched + present,
-        fetched=fetched,
-        present=present,
-        bytes=total_bytes,
-        seconds=seconds,
-        throughput=round(total_bytes / seconds, 1) if seconds > 0 else 0.0,
-        failures=[dict(digest=r["digest"], error=r["error"]) for r in ordered if r["status"] == STATUS_FAILED],
-    )
-
-
-def failure_message(failures, total):
-    """One line naming every failed digest and why."""
-    details = "; ".join(f"{f['digest']}: {f['error']}" for f in failures)
-    return f"Could not fetch {len(failures)} of {total} blob(s): {details}"

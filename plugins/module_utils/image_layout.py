@@ -11,7 +11,7 @@ Runs on target hosts: standard library and ``ansible.module_utils`` only.
 from contextlib import nullcontext
 
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import digest_of
-from ansible_collections.airgap.ecr.plugins.module_utils.downloader import failure_message
+from ansible_collections.airgap.ecr.plugins.module_utils.download_batch import failure_message
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import INDEX_FILE
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import OCI_LAYOUT_CONTENT
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import OCI_LAYOUT_FILE

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.airgap.ecr.plugins.module_utils.download_batch import fetch_blobs
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import DEFAULT_TIMEOUT
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import OPENER_OPTIONS
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import scrub
@@ -30,7 +31,6 @@ from ansible_collections.airgap.ecr.plugins.module_utils.downloader import MAX_C
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import MAX_RETRIES
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import STATUS_FETCHED
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import STATUS_PRESENT
-from ansible_collections.airgap.ecr.plugins.module_utils.downloader import fetch_blobs
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_concurrency
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import validate_digest

@@ -232,7 +232,7 @@ failures:
       sample: "the download URL has expired or is not valid (HTTP 403, AccessDenied: Request has expired): ..."
 """
 
-from ansible_collections.airgap.ecr.plugins.module_utils.downloader import failure_message
+from ansible_collections.airgap.ecr.plugins.module_utils.download_batch import failure_message
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import LAYOUT_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import LayoutError
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import layout_from_params

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
+from ansible_collections.airgap.ecr.plugins.module_utils import download_batch
 from ansible_collections.airgap.ecr.plugins.module_utils import download_http
-from ansible_collections.airgap.ecr.plugins.module_utils import downloader
 from ansible_collections.airgap.ecr.plugins.module_utils import target_module
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
@@ -33,7 +33,7 @@ def opener_fixture():
 
 def fetch(opener, entries, dest, **kwargs):
     kwargs.setdefault("retry_delay", 0)
-    return downloader.fetch_blobs(opener, target_module.normalize_blobs(entries), Layout(str(dest)), **kwargs)
+    return download_batch.fetch_blobs(opener, target_module.normalize_blobs(entries), Layout(str(dest)), **kwargs)
 
 
 def tree(root):
@@ -252,7 +252,7 @@ def test_403_says_url_expired_without_url(server, opener, tmp_path):
     assert "Request has expired" in failure["error"]
     assert len(server.requests()) == 1, "a 403 is not retried"
     assert no_secret(result) and "gone" not in failure["error"]
-    assert downloader.failure_message(result["failures"], 1).count(digest) == 1
+    assert download_batch.failure_message(result["failures"], 1).count(digest) == 1
 
 
 def test_500_is_retried(server, opener, tmp_path):

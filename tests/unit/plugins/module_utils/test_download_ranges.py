@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from ansible_collections.airgap.ecr.plugins.module_utils import downloader
+from ansible_collections.airgap.ecr.plugins.module_utils import download_batch
 from ansible_collections.airgap.ecr.plugins.module_utils import target_module
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_blobs import digest_of
@@ -197,7 +197,7 @@ class FullLayout(Layout):
 def test_local_write_error_leaves_no_partial(server, opener, tmp_path, limits):
     data = make_data(SIZE, 10)
     blobs = target_module.normalize_blobs([blob_entry(server, "big", data)])
-    result = downloader.fetch_blobs(opener, blobs, FullLayout(str(tmp_path)), limits=limits, retry_delay=0)
+    result = download_batch.fetch_blobs(opener, blobs, FullLayout(str(tmp_path)), limits=limits, retry_delay=0)
     assert "No space left on device" in result["failures"][0]["error"]
     assert tree(tmp_path / "blobs" / "sha256") == []
 
