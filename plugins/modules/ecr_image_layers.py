@@ -21,7 +21,7 @@ description:
   - Layers whose bytes live outside the registry (foreign or non-distributable layers, by their media type)
     are returned, marked with RV(layers[].foreign), with their C(urls) and without a download URL. Other
     layers that list C(urls) as extra locations are resolved as usual.
-  - With O(images), one run resolves a whole image set for O(platform): C(BatchGetImage) is called per
+  - With O(images), one run resolves a whole image set for O(platform); C(BatchGetImage) is called per
     repository with up to 100 images a call (and once more, batched alike, for the platform manifests that
     indexes name), and C(GetDownloadUrlForLayer) once per distinct blob of the set, not per image; a blob that
     several images share, even in several repositories, is listed once in RV(blobs).

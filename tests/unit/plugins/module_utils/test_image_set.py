@@ -78,7 +78,7 @@ def found(repository, image_id, text, registry_id=ACCOUNT):
 
 def batch(stubber, repository, pairs, registry_id=None, failures=()):
     """One BatchGetImage call for ``pairs`` of (image id, text or None)."""
-    expected = {"repositoryName": repository, "imageIds": [image_id for image_id, _ in pairs]}
+    expected = {"repositoryName": repository, "imageIds": [image_id for image_id, _text in pairs]}
     expected["acceptedMediaTypes"] = m.ACCEPTED_MEDIA_TYPES
     if registry_id:
         expected["registryId"] = registry_id
