@@ -32,6 +32,8 @@ ImageSpec = namedtuple("ImageSpec", "position repository tag digest registry_id 
 ImageSpec.__doc__ = """One checked image of a set: its position in the input, and exactly one of tag and digest."""
 
 IMAGE_KEYS = ("repository", "tag", "digest", "registry_id", "name")
+# The suboptions of ecr_image_layers' ``images``: all checked by validate_image_set, for messages with positions.
+IMAGE_SPEC = {key: {"type": "str"} for key in IMAGE_KEYS}
 
 # An image reference as container tools read it: [host[:port]/]path[:tag] or [host[:port]/]path@digest.
 _HOST_PART = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"

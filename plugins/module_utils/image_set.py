@@ -19,11 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import call
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr import ecr_client
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr import layer_urls
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr_errors import ECRCallError
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import DEFAULT_CONCURRENCY
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import MAX_CONCURRENCY
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import ECRRequest
+from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import validate_ecr_request
 from ansible_collections.airgap.ecr.plugins.module_utils.image_names import digest_name
 from ansible_collections.airgap.ecr.plugins.module_utils.image_names import dns_suffix
 from ansible_collections.airgap.ecr.plugins.module_utils.image_names import full_name
@@ -35,6 +37,7 @@ from ansible_collections.airgap.ecr.plugins.module_utils.images import failure_e
 from ansible_collections.airgap.ecr.plugins.module_utils.images import image_record
 from ansible_collections.airgap.ecr.plugins.module_utils.images import image_reference
 from ansible_collections.airgap.ecr.plugins.module_utils.images import in_registry
+from ansible_collections.airgap.ecr.plugins.module_utils.images import resolve_image_layers
 from ansible_collections.airgap.ecr.plugins.module_utils.images import platform_entry
 from ansible_collections.airgap.ecr.plugins.module_utils.images import top_manifest
 from ansible_collections.airgap.ecr.plugins.module_utils.manifest import ACCEPTED_MEDIA_TYPES
@@ -343,3 +346,17 @@ def validate_image_set_request(options, region):
     concurrency = validate_concurrency(options.get("concurrency", DEFAULT_CONCURRENCY), maximum=MAX_CONCURRENCY)
     suffix = dns_suffix(region) if any(spec.name is None for spec in specs) else None
     return ImageSetRequest(specs, platform, concurrency, suffix, region)
+
+
+def resolve_module_request(module):
+    """ecr_image_layers' work: validate, then resolve one image (``repository``) or a set (``images``)."""
+    params = module.params
+    if params["images"] is not None:
+        request = validate_image_set_request(params, module.region)
+        client = ecr_client(module, request.concurrency)
+        return resolve_image_set(client, request, params["download_urls"], module.allow_http)
+    if params["image_tag"] is None and params["image_digest"] is None:
+        raise ValidationError("one of the following is required: image_tag, image_digest (or give images instead)")
+    request = validate_ecr_request(params)
+    client = ecr_client(module, request.concurrency)
+    return resolve_image_layers(client, request, params["download_urls"], module.region, module.allow_http)

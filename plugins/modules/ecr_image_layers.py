@@ -265,8 +265,7 @@ expires_at:
   returned: always
   type: str
 images:
-  description:
-    - One entry per image of O(images), in input order, without download URLs (those are in RV(blobs)).
+  description: One entry per image of O(images), in input order, without download URLs (those are in RV(blobs)).
   returned: with O(images)
   type: list
   elements: dict
@@ -284,9 +283,7 @@ images:
       description: The registry id ECR answered with (the account that holds the repository).
       type: str
     name:
-      description:
-        - The image's full name, O(images[].name) or by default its ECR reference
-          C(<registry id>.dkr.ecr.<region>.<DNS suffix>/<repository>:<tag>) (C(@<digest>) when given by digest).
+      description: The image's full name, O(images[].name), by default its ECR reference (see O(images[].name)).
       type: str
     digest_name:
       description: The repository part of RV(images[].name), C(@), and RV(images[].image_digest).
@@ -310,9 +307,7 @@ images:
       description: The config blob's descriptor, C(digest), C(media_type) and C(size).
       type: dict
     layers:
-      description:
-        - The layers' descriptors in manifest order, C(digest), C(media_type), C(size), C(foreign), and C(urls)
-          when the manifest gives them.
+      description: The layers' descriptors in manifest order, C(digest), C(media_type), C(size), C(foreign) (C(urls)).
       type: list
       elements: dict
 blobs:
@@ -364,69 +359,31 @@ failures:
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr import ecr_client
 from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import request_argument_spec
-from ansible_collections.airgap.ecr.plugins.module_utils.ecr_request import validate_ecr_request
-from ansible_collections.airgap.ecr.plugins.module_utils.image_set import resolve_image_set
-from ansible_collections.airgap.ecr.plugins.module_utils.image_set import validate_image_set_request
-from ansible_collections.airgap.ecr.plugins.module_utils.images import resolve_image_layers
+from ansible_collections.airgap.ecr.plugins.module_utils.image_names import IMAGE_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.image_set import resolve_module_request
 from ansible_collections.airgap.ecr.plugins.module_utils.modules import AirgapECRModule
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
 
-IMAGE_OPTIONS = ("image_tag", "image_digest")
 
-
-def argument_spec():
+def main():
     spec = request_argument_spec(
         image_tag=dict(type="str", aliases=["tag"]),
         image_digest=dict(type="str"),
-        images=dict(
-            type="list",
-            elements="dict",
-            options=dict(
-                repository=dict(type="str"),
-                tag=dict(type="str"),
-                digest=dict(type="str"),
-                registry_id=dict(type="str"),
-                name=dict(type="str"),
-            ),
-        ),
+        images=dict(type="list", elements="dict", options=IMAGE_SPEC),
         platform=dict(type="str", default="linux/amd64"),
         download_urls=dict(type="bool", default=True),
     )
     spec["repository"]["required"] = False
-    return spec
-
-
-def resolve(module):
-    """Validate, then resolve one image (repository) or a set (images): the result."""
-    params = module.params
-    if params["images"] is not None:
-        request = validate_image_set_request(params, module.region)
-        return resolve_image_set(
-            ecr_client(module, request.concurrency), request, params["download_urls"], module.allow_http
-        )
-    if all(params[option] is None for option in IMAGE_OPTIONS):
-        raise ValidationError("one of the following is required: image_tag, image_digest (or give images instead)")
-    request = validate_ecr_request(params)
-    client = ecr_client(module, request.concurrency)
-    return resolve_image_layers(client, request, params["download_urls"], module.region, module.allow_http)
-
-
-def main():
     module = AirgapECRModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=[
-            ["image_tag", "image_digest"],
-            ["images", "repository"],
-            ["images", "image_tag"],
-            ["images", "image_digest"],
-        ],
+        argument_spec=spec,
+        mutually_exclusive=[["image_tag", "image_digest"], ["images", "repository"], ["images", "image_tag"]]
+        + [["images", "image_digest"]],
         required_one_of=[["repository", "images"]],
         supports_check_mode=True,
     )
     try:
-        result = resolve(module)
+        result = resolve_module_request(module)
     except ValidationError as e:
         module.fail_json(msg=str(e))
     except AnsibleAWSError as e:
