@@ -45,6 +45,22 @@ def image_reference(repository, tag=None, digest=None):
     return f"{repository}@{digest}" if digest else f"{repository}:{tag}"
 
 
+def call_error(error, reference, repository, registry_id=None, region=None):
+    """The AnsibleAWSError for image ``reference`` when its BatchGetImage call failed (an ECRCallError)."""
+    explanation = explain(error.code, error.aws_message, repository, registry_id, region, "ecr:BatchGetImage")
+    return image_error(
+        f"Could not get image {reference}: {explanation}", error.code, None if error.known else error.exception
+    )
+
+
+def failure_error(failure, reference, repository):
+    """The AnsibleAWSError for an entry of BatchGetImage's ``failures`` (or ``{}`` when ECR said nothing)."""
+    code = failure.get("failureCode", "ImageNotFound")
+    reason = IMAGE_FAILURES.get(code, "ECR did not return the image").format(reference=reference, repository=repository)
+    said = failure.get("failureReason", "no reason")
+    return image_error(f"Could not get image {reference}: {code}: {reason} (AWS said: {said})", code)
+
+
 def get_manifest(client, repository, image_id, registry_id=None, region=None):
     """BatchGetImage for one image: ``(manifest text, media type, digest ECR gives)``.
 
@@ -57,19 +73,10 @@ def get_manifest(client, repository, image_id, registry_id=None, region=None):
     try:
         response = call(client, "batch_get_image", reference, **params)
     except ECRCallError as e:
-        explanation = explain(e.code, e.aws_message, repository, registry_id, region, "ecr:BatchGetImage")
-        raise image_error(
-            f"Could not get image {reference}: {explanation}", e.code, None if e.known else e.exception
-        ) from None
+        raise call_error(e, reference, repository, registry_id, region) from None
     images = response.get("images") or []
     if not images:
-        failure = (response.get("failures") or [{}])[0]
-        code = failure.get("failureCode", "ImageNotFound")
-        reason = IMAGE_FAILURES.get(code, "ECR did not return the image").format(
-            reference=reference, repository=repository
-        )
-        said = failure.get("failureReason", "no reason")
-        raise image_error(f"Could not get image {reference}: {code}: {reason} (AWS said: {said})", code)
+        raise failure_error((response.get("failures") or [{}])[0], reference, repository)
     image = images[0]
     return image.get("imageManifest"), image.get("imageManifestMediaType"), image.get("imageId", {}).get("imageDigest")
 
@@ -88,6 +95,48 @@ def _parsed(text, media_type, reference):
         raise image_error(f"Image {reference}: {e}", "UnsupportedManifest") from None
 
 
+def top_manifest(text, media_type, expected, reference):
+    """The manifest (or index) ECR gave for image ``reference``, verified against ``expected`` and parsed."""
+    _checked(text, expected, f"the manifest of {reference}")
+    return _parsed(text, media_type, reference)
+
+
+def platform_entry(index, platform, reference):
+    """The entry of ``index`` (parsed) for ``platform`` and the platform it names, as text; else AnsibleAWSError."""
+    try:
+        entry = select_platform(index, platform)
+    except ManifestError as e:
+        raise image_error(f"Image {reference}: {e}", "PlatformNotFound") from None
+    return entry, format_platform(entry["platform"])
+
+
+def child_manifest(text, media_type, entry, repository, reference, chosen_platform):
+    """The platform manifest the index of ``reference`` names in ``entry``, verified against it and parsed."""
+    child = image_reference(repository, digest=entry["digest"])
+    _checked(text, entry["digest"], f"the manifest {child} that the index of {reference} names for {chosen_platform}")
+    parsed = _parsed(text, media_type or entry["media_type"], child)
+    if parsed["kind"] != "image":
+        raise image_error(
+            f"Image {reference}: the index entry for {chosen_platform} is itself an index; nested indexes are not "
+            "supported",
+            "UnsupportedManifest",
+        )
+    return parsed
+
+
+def image_record(parsed, text, image_digest, index_digest=None, chosen_platform=None):
+    """What resolve_image returns, from the parsed image manifest ``parsed`` and its exact ``text``."""
+    return {
+        "image_digest": image_digest,
+        "index_digest": index_digest,
+        "media_type": parsed["media_type"],
+        "manifest": text,
+        "platform": chosen_platform,
+        "config": parsed["config"],
+        "layers": parsed["layers"],
+    }
+
+
 def resolve_image(client, repository, platform, tag=None, digest=None, registry_id=None, region=None):
     """The image's manifest for ``platform`` (a dict from parse_platform), verified.
 
@@ -98,50 +147,27 @@ def resolve_image(client, repository, platform, tag=None, digest=None, registry_
     reference = image_reference(repository, tag, digest)
     image_id = {"imageDigest": digest} if digest else {"imageTag": tag}
     text, media_type, reported = get_manifest(client, repository, image_id, registry_id, region)
-    _checked(text, digest or reported, f"the manifest of {reference}")
-    top = _parsed(text, media_type, reference)
-    index_digest = None
-    chosen_platform = None
-    if top["kind"] == "index":
-        index_digest = digest or reported
-        try:
-            entry = select_platform(top, platform)
-        except ManifestError as e:
-            raise image_error(f"Image {reference}: {e}", "PlatformNotFound") from None
-        chosen_platform = format_platform(entry["platform"])
-        child = image_reference(repository, digest=entry["digest"])
-        text, media_type, reported = get_manifest(
-            client, repository, {"imageDigest": entry["digest"]}, registry_id, region
-        )
-        _checked(
-            text, entry["digest"], f"the manifest {child} that the index of {reference} names for {chosen_platform}"
-        )
-        top = _parsed(text, media_type or entry["media_type"], child)
-        if top["kind"] != "image":
-            raise image_error(
-                f"Image {reference}: the index entry for {chosen_platform} is itself an index; nested indexes are not "
-                "supported",
-                "UnsupportedManifest",
-            )
-        image_digest = entry["digest"]
-    else:
-        image_digest = digest or reported
-    return {
-        "image_digest": image_digest,
-        "index_digest": index_digest,
-        "media_type": top["media_type"],
-        "manifest": text,
-        "platform": chosen_platform,
-        "config": top["config"],
-        "layers": top["layers"],
-    }
+    top = top_manifest(text, media_type, digest or reported, reference)
+    if top["kind"] != "index":
+        return image_record(top, text, digest or reported)
+    entry, chosen_platform = platform_entry(top, platform, reference)
+    child_text, child_type, _reported = get_manifest(
+        client, repository, {"imageDigest": entry["digest"]}, registry_id, region
+    )
+    parsed = child_manifest(child_text, child_type, entry, repository, reference, chosen_platform)
+    return image_record(parsed, child_text, entry["digest"], digest or reported, chosen_platform)
 
 
-def _blob_result(descriptor):
-    blob = dict(descriptor, download_url=None, expires_at=None)
-    blob.pop("annotations", None)
-    blob.pop("platform", None)
-    return blob
+def descriptor(blob):
+    """A blob descriptor as results show it: digest, media_type, size (and foreign, urls for layers)."""
+    shown = dict(blob)
+    shown.pop("annotations", None)
+    shown.pop("platform", None)
+    return shown
+
+
+def _blob_result(blob):
+    return dict(descriptor(blob), download_url=None, expires_at=None)
 
 
 def image_layers_result(image, resolved=()):

@@ -40,6 +40,14 @@ options:
     type: list
     elements: int
     default: [1024, 65536, 300000]
+  base_layer_sizes:
+    description:
+      - Size in bytes of the random content of each base layer, placed before the layers of O(layer_sizes).
+      - A base layer's content depends only on its size, position and platform, so that images pushed with the same
+        O(base_layer_sizes) share these blobs, whatever their repository or O(kind) (for an index, per platform).
+    type: list
+    elements: int
+    default: []
   state:
     description: Whether the image should be pushed or the repository deleted.
     type: str
@@ -200,7 +208,7 @@ def put_manifest(client, repository, text, media_type, tag=None):
         return digest_of(text.encode("utf-8"))
 
 
-def push_image_blobs(client, repository, flavour, seed, layer_sizes, platform, foreign=False):
+def push_image_blobs(client, repository, flavour, seed, layer_sizes, platform, foreign=False, base_sizes=()):
     """Upload the config and layers of one image; return (manifest text, details of the image).
 
     The foreign layer (``foreign=True``) is described in the manifest but not uploaded.
@@ -219,8 +227,10 @@ def push_image_blobs(client, repository, flavour, seed, layer_sizes, platform, f
             }
         )
         diff_ids.append(diff_id)
-    for index, size in enumerate(layer_sizes):
-        blob, diff_id = make_layer(size, f"{seed}-{index}")
+    sized = [(size, f"base-{platform_text(*platform)}-{index}") for index, size in enumerate(base_sizes)]
+    sized += [(size, f"{seed}-{index}") for index, size in enumerate(layer_sizes)]
+    for size, layer_seed in sized:
+        blob, diff_id = make_layer(size, layer_seed)
         layers.append({"mediaType": flavour["layer"], "size": len(blob), "digest": push_blob(client, repository, blob)})
         diff_ids.append(diff_id)
     config_document = {
@@ -267,25 +277,25 @@ def push_image_blobs(client, repository, flavour, seed, layer_sizes, platform, f
     return manifest, details
 
 
-def push_single(client, repository, kind, tag, layer_sizes):
+def push_single(client, repository, kind, tag, layer_sizes, base_sizes=()):
     flavour = OCI if kind == "oci" else DOCKER
     # A docker image's layers are seeded as in the first version of this module, so its digests stay the same.
     seed = repository if kind == "docker" else f"{repository}-{kind}"
     manifest, details = push_image_blobs(
-        client, repository, flavour, seed, layer_sizes, INDEX_PLATFORMS[0], foreign=kind == "foreign"
+        client, repository, flavour, seed, layer_sizes, INDEX_PLATFORMS[0], kind == "foreign", base_sizes
     )
     details["image_digest"] = put_manifest(client, repository, manifest, flavour["manifest"], tag)
     return details
 
 
-def push_index(client, repository, kind, tag, layer_sizes):
+def push_index(client, repository, kind, tag, layer_sizes, base_sizes=()):
     flavour = OCI if kind == "oci-index" else DOCKER
     entries = []
     children = []
     for platform in INDEX_PLATFORMS:
         text = platform_text(*platform)
         manifest, details = push_image_blobs(
-            client, repository, flavour, f"{repository}-{kind}-{text}", layer_sizes, platform
+            client, repository, flavour, f"{repository}-{kind}-{text}", layer_sizes, platform, base_sizes=base_sizes
         )
         digest = put_manifest(client, repository, manifest, flavour["manifest"])
         entry_platform = {"architecture": platform[1], "os": platform[0]}
@@ -322,9 +332,12 @@ def push(module, client):
     except is_boto3_error_code("RepositoryAlreadyExistsException"):
         pass
     if kind in ("oci-index", "docker-list"):
-        pushed = push_index(client, repository, kind, module.params["tag"], module.params["layer_sizes"])
+        push_kind = push_index
     else:
-        pushed = push_single(client, repository, kind, module.params["tag"], module.params["layer_sizes"])
+        push_kind = push_single
+    pushed = push_kind(
+        client, repository, kind, module.params["tag"], module.params["layer_sizes"], module.params["base_layer_sizes"]
+    )
     return dict(pushed, changed=True, repository=repository, kind=kind)
 
 
@@ -335,6 +348,7 @@ def main():
             tag=dict(type="str", default="test"),
             kind=dict(type="str", choices=["docker", "oci", "oci-index", "docker-list", "foreign"], default="docker"),
             layer_sizes=dict(type="list", elements="int", default=[1024, 65536, 300000]),
+            base_layer_sizes=dict(type="list", elements="int", default=[]),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
     )
