@@ -6,7 +6,7 @@ class ModuleDocFragment:
     """The ``attributes`` of this collection's modules.
 
     ``airgap.ecr.attributes`` is the block of a module that only reads from AWS;
-    ``airgap.ecr.attributes.action_group`` is that block with the membership of C(group/airgap.ecr.aws).
+    ``airgap.ecr.attributes.action_group`` adds the membership of C(group/airgap.ecr.aws).
     """
 
     DOCUMENTATION = r"""
@@ -21,13 +21,11 @@ attributes:
     support: none
 """
 
-    # The ECR modules' block: the one above, and the membership of group/airgap.ecr.aws.
-    ACTION_GROUP = (
-        DOCUMENTATION
-        + r"""  action_group:
+    ACTION_GROUP = r"""
+attributes:
+  action_group:
     description: Use C(group/airgap.ecr.aws) in C(module_defaults) to set defaults for this module.
     support: full
     membership:
       - airgap.ecr.aws
 """
-    )

@@ -98,6 +98,7 @@ seealso:
   - module: ansible.builtin.get_url
 extends_documentation_fragment:
   - airgap.ecr.ecr_request
+  - airgap.ecr.attributes
   - airgap.ecr.attributes.action_group
   - amazon.aws.common.modules
   - amazon.aws.region.modules

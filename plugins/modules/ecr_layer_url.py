@@ -66,6 +66,7 @@ extends_documentation_fragment:
   - amazon.aws.region.modules
   - amazon.aws.boto3
   - airgap.ecr.ecr_request
+  - airgap.ecr.attributes
   - airgap.ecr.attributes.action_group
 """
 
