@@ -2,6 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The table of medians and ratios, the targets, and the profile, as text and as Markdown."""
 
+import os
 import statistics
 from dataclasses import dataclass
 
@@ -298,6 +299,11 @@ def per_host_target(results):
         top = max(larger)
         target.measured = (walls[top] - walls[FLEET_FORKS]) / (top - FLEET_FORKS)
         target.basis = f"(wall H={top} - wall H={FLEET_FORKS}) / {top - FLEET_FORKS}"
+        cpus = {hosts: results.median("fleet", "image_fetch", hosts, field="cpu") for hosts in (FLEET_FORKS, top)}
+        if None not in cpus.values():
+            per_host = (cpus[top] - cpus[FLEET_FORKS]) / (top - FLEET_FORKS)
+            spread = per_host / (os.cpu_count() or 1)
+            target.basis += f"; CPU {per_host:.2f} s per added host, {spread:.2f} s spread over the CPUs"
     return target
 
 
