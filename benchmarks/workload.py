@@ -18,6 +18,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from botocore.config import Config
+
 try:
     from ansible_collections.airgap.ecr.tests.emulator import harness
     from ansible_collections.airgap.ecr.tests.emulator import images
@@ -177,7 +179,9 @@ class Workload:
         """The pushed image ``spec`` (pushed on first use)."""
         if spec not in self.pushed:
             self.emulator.clear_faults()
-            self.pushed[spec] = push(self.ecr(), spec)
+            # CompleteLayerUpload of a blob of gigabytes hashes and stores it in one request: wait for it
+            # (botocore's 60 s would retry a completed upload, which then is unknown).
+            self.pushed[spec] = push(self.ecr(config=Config(read_timeout=900, retries={"total_max_attempts": 1})), spec)
             self.emulator.clear_requests()
         return self.pushed[spec]
 
