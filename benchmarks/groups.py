@@ -14,18 +14,21 @@ from workload import BIG_IMAGE
 from workload import ECR_OPERATIONS
 from workload import FLEET_IMAGE
 from workload import LAYERS_IMAGE
+from workload import big_layer_image
 from workload import blob_bytes
 from workload import blob_digests
 from workload import set_latency
 
 DIGEST_COUNTS = (1, 10, 50)
 CONCURRENCIES = (1, 4, 8, 16)
-FLEET_SIZES = (1, 10, 50)
+FLEET_SIZES = (1, 10, 50, 200)
 # Forks for the fleet row: the machine has 2 cores; more forks only add contention.
 FLEET_FORKS = 10
 # Blobs curl fetches at once for the delivery floor, as many as the role downloads at once by default.
 FLOOR_PARALLEL = 4
 DELIVERY_SIZE = "500MB"
+# The big layer of the big-layer row, in MB (10^6 bytes): 2 GB unless BENCH_BIG_LAYER_MB says otherwise.
+BIG_LAYER_MB = int(os.environ.get("BENCH_BIG_LAYER_MB") or 2000)
 # The throughput of one connection to S3 in the delivery row, in MB/s (10^6 bytes): AWS's S3 performance
 # guidelines plan on 85-90 MB/s per request, and more requests at once for more. Loopback on this
 # machine is several times faster than any network, and its cost is CPU that the emulator, the
@@ -235,10 +238,48 @@ def delivery(bench, reps):
             bench.record("delivery", name, DELIVERY_SIZE, sample)
 
 
+# ---------------------------------------------------------------------- big layer (row 7)
+
+
+def big_layer_size():
+    return f"{BIG_LAYER_MB}MB"
+
+
+def big_layer(bench, reps):
+    """One big layer and 9 small ones to one host: the role, the role without ranges, the curl floor."""
+    spec = big_layer_image(BIG_LAYER_MB)
+    pushed = bench.workload.image(spec)
+    total = blob_bytes(pushed)
+    runner = bench.runner
+    try:
+        delivery_network(bench)
+        urls = runner.resolve_urls(spec.repository, blob_digests(pushed))
+        common = {"repository": spec.repository, "tag": spec.tag}
+        no_ranges = {"image_fetch_range_threshold": max(layer["size"] for layer in pushed["layers"]) + 1}
+        contenders = {
+            "image_fetch": lambda dest: runner.playbook("image_fetch.yml", dict(common, dest=dest)),
+            "no_ranges": lambda dest: runner.playbook("image_fetch.yml", dict(common, dest=dest, **no_ranges)),
+            "curl_floor": lambda dest: runner.curl_floor(urls, dest, FLOOR_PARALLEL),
+        }
+        for rep in range(reps):
+            for name in rotated(contenders, rep):
+                dest = bench.scratch_dir("big_layer")
+                sample = contenders[name](dest)
+                written = bytes_under(dest)
+                shutil.rmtree(dest)
+                if written < total:
+                    raise CommandError(f"{name} wrote {written} bytes, fewer than the {total} of the image")
+                bench.record("big_layer", name, big_layer_size(), sample)
+    finally:
+        shutil.rmtree(os.path.join(runner.work_dir, "big_layer"), ignore_errors=True)
+        bench.workload.forget(spec)
+
+
 GROUPS = {
     "layer_urls": layer_urls,
     "concurrency": concurrency,
     "peers": peers,
     "fleet": fleet,
     "delivery": delivery,
+    "big_layer": big_layer,
 }

@@ -2,14 +2,20 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The table of medians and ratios, the targets, and the profile, as text and as Markdown."""
 
+import os
 import statistics
 from dataclasses import dataclass
 
 from groups import CONCURRENCIES
 from groups import DELIVERY_SIZE
 from groups import DIGEST_COUNTS
+from groups import FLEET_FORKS
 from groups import FLEET_SIZES
+from groups import big_layer_size
 from groups import rate_text
+
+# The default concurrency of ecr_layer_url (and ecr_image_layers), the reference of the concurrency rows.
+DEFAULT_CONCURRENCY = 16
 
 LAYER_CONTENDERS = (
     ("ours", "(1) ecr_layer_url, one task with digests"),
@@ -26,6 +32,11 @@ DELIVERY_CONTENDERS = (
     ("image_fetch", "image_fetch role (ansible-playbook)"),
     ("by_hand", "shell: aws CLI, curl, sha256sum per blob"),
     ("hand_written", "playbook: ecr_layer_url, loop of get_url"),
+    ("curl_floor", "floor: curl, 4 at once, no verification"),
+)
+BIG_LAYER_CONTENDERS = (
+    ("image_fetch", "image_fetch role (ansible-playbook)"),
+    ("no_ranges", "image_fetch role, ranges turned off"),
     ("curl_floor", "floor: curl, 4 at once, no verification"),
 )
 COLUMNS = ("contender", "size", "wall s", "task s", "API calls", "ratio wall", "ratio task")
@@ -73,7 +84,9 @@ def table_rows(results, latency_ms, s3_rate_mb):
             rows.append(
                 measured_row(results, ("layer_urls", name, count), label, f"N={count}", ("layer_urls", "ours", count))
             )
-    rows.append(Row("(1) at N=50 by concurrency; ratio = row / concurrency 8 (the default)", section=True))
+    rows.append(
+        Row(f"(1) at N=50 by concurrency; ratio = row / concurrency {DEFAULT_CONCURRENCY} (the default)", section=True)
+    )
     for value in CONCURRENCIES:
         rows.append(
             measured_row(
@@ -81,7 +94,7 @@ def table_rows(results, latency_ms, s3_rate_mb):
                 ("concurrency", value, 50),
                 f"(1) ecr_layer_url, concurrency {value}",
                 "N=50",
-                ("concurrency", 8, 50),
+                ("concurrency", DEFAULT_CONCURRENCY, 50),
             )
         )
     rows.append(
@@ -117,6 +130,16 @@ def table_rows(results, latency_ms, s3_rate_mb):
                 ("delivery", "image_fetch", DELIVERY_SIZE),
             )
         )
+    rows.append(
+        Row(
+            f"Row 7: one layer of {big_layer_size()} and 9 of 1 MB, to one host; blob downloads "
+            f"{rate_text(s3_rate_mb)}; ratio = row / role",
+            section=True,
+        )
+    )
+    size = big_layer_size()
+    for name, label in BIG_LAYER_CONTENDERS:
+        rows.append(measured_row(results, ("big_layer", name, size), label, size, ("big_layer", "image_fetch", size)))
     kept = [row for row in rows if row.section or row.wall is not None]
     return [
         row
@@ -185,6 +208,7 @@ class Target:
     limit: float
     measured: float = None
     basis: str = ""
+    unit: str = "x"
 
     @property
     def ok(self):
@@ -221,6 +245,7 @@ def targets(results):
     )
     wall = ("wall",)
     peer = ("peers", "ours", 1), ("peers", "sts_assume_role", 1)
+    big_role = ("big_layer", "image_fetch", big_layer_size())
     return [
         least_favourable(
             Target("T1", "(1) at N=50 / (1) at N=1", "<=", 1.5), _ratios(results, ours + (50,), ours + (1,))
@@ -240,8 +265,46 @@ def targets(results):
         least_favourable(
             Target("T6b", "hand-written playbook / role, 500 MB", ">=", 2), _ratios(results, hand_written, role, wall)
         ),
-        least_favourable(Target("T6c", "role / curl floor, 500 MB", "<=", 2), _ratios(results, role, floor, wall)),
+        least_favourable(Target("T6c", "role / curl floor, 500 MB", "<=", 1.5), _ratios(results, role, floor, wall)),
+        least_favourable(
+            Target("T7", f"role / curl floor, one layer of {big_layer_size()}", "<=", 0.5),
+            _ratios(results, big_role, ("big_layer", "curl_floor", big_layer_size()), wall),
+        ),
+        fixed_cost_target(results),
+        per_host_target(results),
     ]
+
+
+def fixed_cost_target(results):
+    """T8: the role's wall time minus its download module's work, in seconds, the most of the role's rows."""
+    target = Target("T8", "role's fixed cost: wall - download module's work", "<=", 1.5, unit=" s")
+    keys = {
+        "row 5 H=1": ("fleet", "image_fetch", 1),
+        "row 6": ("delivery", "image_fetch", DELIVERY_SIZE),
+        "row 7": ("big_layer", "image_fetch", big_layer_size()),
+    }
+    candidates = []
+    for basis, key in keys.items():
+        costs = [sample["wall"] - sample["download"] for sample in results.get(*key) if sample.get("download")]
+        candidates.append((basis, statistics.median(costs) if costs else None))
+    return least_favourable(target, candidates)
+
+
+def per_host_target(results):
+    """T9: seconds per host added beyond FLEET_FORKS hosts, from H=10 to the largest H measured."""
+    target = Target("T9", f"per added host at {FLEET_FORKS} forks", "<=", 0.3, unit=" s")
+    walls = {hosts: results.median("fleet", "image_fetch", hosts) for hosts in FLEET_SIZES}
+    larger = [hosts for hosts, wall in walls.items() if wall is not None and hosts > FLEET_FORKS]
+    if walls.get(FLEET_FORKS) is not None and larger:
+        top = max(larger)
+        target.measured = (walls[top] - walls[FLEET_FORKS]) / (top - FLEET_FORKS)
+        target.basis = f"(wall H={top} - wall H={FLEET_FORKS}) / {top - FLEET_FORKS}"
+        cpus = {hosts: results.median("fleet", "image_fetch", hosts, field="cpu") for hosts in (FLEET_FORKS, top)}
+        if None not in cpus.values():
+            per_host = (cpus[top] - cpus[FLEET_FORKS]) / (top - FLEET_FORKS)
+            spread = per_host / (os.cpu_count() or 1)
+            target.basis += f"; CPU {per_host:.2f} s per added host, {spread:.2f} s spread over the CPUs"
+    return target
 
 
 def fleet_target(results):
@@ -260,9 +323,9 @@ def fleet_target(results):
 def targets_text(found):
     lines = []
     for target in found:
-        measured = "-" if target.measured is None else f"{target.measured:.3f}x"
+        measured = "-" if target.measured is None else f"{target.measured:.3f}{target.unit}"
         lines.append(
-            f"{target.name:<4} {target.text:<48} {measured:>8} (need {target.op} {target.limit:g}x, "
+            f"{target.name:<4} {target.text:<48} {measured:>8} (need {target.op} {target.limit:g}{target.unit}, "
             f"{target.basis or 'n/a'})  {target.verdict}"
         )
     return "\n".join(lines)
@@ -271,9 +334,10 @@ def targets_text(found):
 def targets_markdown(found):
     lines = ["| target | measured | required | judged on | result |", "|---|---:|---:|---|---|"]
     for target in found:
-        measured = "-" if target.measured is None else f"{target.measured:.3f}x"
+        measured = "-" if target.measured is None else f"{target.measured:.3f}{target.unit}"
         lines.append(
-            f"| {target.name} {target.text} | {measured} | {target.op} {target.limit:g}x | {target.basis or '-'} | "
+            f"| {target.name} {target.text} | {measured} | {target.op} {target.limit:g}{target.unit} | "
+            f"{target.basis or '-'} | "
             f"{target.verdict} |"
         )
     return "\n".join(lines)

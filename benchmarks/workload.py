@@ -7,13 +7,18 @@ emulator the way a client pushes them:
 
 * ``bench/layers:50`` - 50 layers of 1 KiB, for the layer URL rows (N = 1, 10, 50 digests);
 * ``bench/fleet:10`` - 10 layers of 64 KiB, for the image_fetch fleet row;
-* ``bench/big:500mb`` - 10 layers of 50 MB of incompressible content (about 500 MB), for the delivery row.
+* ``bench/big:500mb`` - 10 layers of 50 MB of incompressible content (about 500 MB), for the delivery row;
+* ``bench/biglayer:<size>`` - one big layer (2 GB by default, ``BENCH_BIG_LAYER_MB``) and 9 layers of 1 MB, for
+  the big-layer row. Its big layer repeats one incompressible block of 1 MiB, so that building it costs a copy,
+  not a random generator's work; gzip level 0 stores it as it is, and nothing on the way compresses it.
 """
 
 import gzip
 import os
 import sys
 from dataclasses import dataclass
+
+from botocore.config import Config
 
 try:
     from ansible_collections.airgap.ecr.tests.emulator import harness
@@ -41,22 +46,42 @@ class ImageSpec:
     layers: int
     layer_size: int
     seed: int
+    # Size of a first, big layer made of one repeated 1 MiB block (0: none); ``layers`` counts it.
+    big_layer_size: int = 0
 
 
 LAYERS_IMAGE = ImageSpec("bench/layers", "50", 50, 1024, 10000)
 FLEET_IMAGE = ImageSpec("bench/fleet", "10", 10, 64 * 1024, 20000)
 BIG_IMAGE = ImageSpec("bench/big", "500mb", 10, 50 * 1000 * 1000, 30000)
+TILE = 1024 * 1024
 
 
-def stored_layer(size, seed):
-    """A gzip'ed tar holding ``size`` incompressible bytes; stored (level 0), since random data would not shrink."""
-    content = images.pseudo_random_bytes(size, seed)
+def big_layer_image(megabytes):
+    """``bench/biglayer``: one layer of ``megabytes`` MB (10^6 bytes) and 9 layers of 1 MB."""
+    return ImageSpec("bench/biglayer", f"{megabytes}mb", 10, 1000 * 1000, 40000, big_layer_size=megabytes * 1000 * 1000)
+
+
+def stored_layer(size, seed, tiled=False):
+    """A gzip'ed tar holding ``size`` incompressible bytes; stored (level 0), since random data would not shrink.
+
+    ``tiled``: the bytes repeat one pseudo-random block of 1 MiB (cheap for layers of gigabytes).
+    """
+    if tiled:
+        block = images.pseudo_random_bytes(min(size, TILE), seed)
+        content = (block * (size // len(block) + 1))[:size]
+    else:
+        content = images.pseudo_random_bytes(size, seed)
     return gzip.compress(images.make_tar({f"bench/{seed}.bin": content}), compresslevel=0, mtime=0)
 
 
 def push(client, spec):
     """Push ``spec``; return what images.push_image returns (digests and sizes)."""
-    layers = [stored_layer(spec.layer_size, spec.seed + index) for index in range(spec.layers)]
+    sizes = [spec.layer_size] * spec.layers
+    if spec.big_layer_size:
+        sizes[0] = spec.big_layer_size
+    layers = [
+        stored_layer(size, spec.seed + index, tiled=size == spec.big_layer_size) for index, size in enumerate(sizes)
+    ]
     config = images.make_config(layers, os="linux", arch="amd64")
     return images.push_image(
         client, spec.repository, spec.tag, layers, config, media_type="docker", chunk_size=PUSH_CHUNK
@@ -154,9 +179,17 @@ class Workload:
         """The pushed image ``spec`` (pushed on first use)."""
         if spec not in self.pushed:
             self.emulator.clear_faults()
-            self.pushed[spec] = push(self.ecr(), spec)
+            # CompleteLayerUpload of a blob of gigabytes hashes and stores it in one request: wait for it
+            # (botocore's 60 s would retry a completed upload, which then is unknown).
+            self.pushed[spec] = push(self.ecr(config=Config(read_timeout=900, retries={"total_max_attempts": 1})), spec)
             self.emulator.clear_requests()
         return self.pushed[spec]
+
+    def forget(self, spec):
+        """Delete the blobs of ``spec`` from the emulator (the big-layer image holds gigabytes of memory)."""
+        pushed = self.pushed.pop(spec, None)
+        for digest in blob_digests(pushed) if pushed else ():
+            self.emulator.delete_blob(spec.repository, digest)
 
     def ecr_calls(self, clear=True):
         """``(ECR calls, all API calls)`` since the log was last cleared."""

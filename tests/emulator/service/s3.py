@@ -105,10 +105,11 @@ class S3Api:
                 stored = self.s3.get_object(bucket, key)
                 if stored is None:
                     raise ApiError("NoSuchKey", "The specified key does not exist.", 404, {"Key": key})
-                data, etag, modified = stored.value, stored.etag, stored.last_modified_RFC1123
+                size, etag, modified = stored.size, stored.etag, stored.last_modified_RFC1123
+            span = requested_span(range_header, size)
+            data = read_stored(stored, span)
             if plan.corrupt:
                 data = corrupted(data)
-            size = len(data)
             headers = {
                 "Content-Type": "application/octet-stream",
                 "Accept-Ranges": "bytes",
@@ -117,9 +118,7 @@ class S3Api:
                 "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
             }
             status = 200
-            span = requested_span(range_header, size)
             if span is not None:
-                data = data[span[0] : span[1] + 1]
                 headers["Content-Range"] = content_range(span, size)
                 status = 206
             if plan.truncate is not None:
@@ -141,6 +140,20 @@ class S3Api:
         entry["error_code"] = error_code_of("s3", response)
         self.log.add(entry)
         return response
+
+
+def read_stored(stored, span):
+    """The bytes of moto's stored object ``stored``, only those of ``span`` (first, last) when one is given.
+
+    moto's ``value`` reads the whole object; a range of a blob of gigabytes reads its span alone,
+    from moto's buffer under moto's lock on the key.
+    """
+    if span is None:
+        return stored.value
+    with stored.lock:
+        buffer = stored._value_buffer  # pylint: disable=protected-access
+        buffer.seek(span[0])
+        return buffer.read(span[1] - span[0] + 1)
 
 
 def requested_span(header, size):
