@@ -22,6 +22,7 @@ import time
 import groups
 import profiling
 import report
+import report_via
 import runners
 import workload
 
@@ -34,6 +35,7 @@ REPS = {
     "fleet": (3, 1),
     "delivery": (3, 1),
     "big_layer": (3, 1),
+    "via": (3, 1),
     "profile": (5, 2),
 }
 # The download module's runs are long (500 MB each): fewer of them.
@@ -187,6 +189,7 @@ def describe(summary):
 def render(summary, results, found, profiles):
     """The whole report, as text (for the terminal) and as Markdown (for docs/performance.md)."""
     rows = report.table_rows(results, summary["latency_ms"], summary["s3_rate_mb"])
+    rows += report_via.rows(results, summary["s3_rate_mb"])
     modules, delivery = profiles
     tasks = profile_tasks(results)
     role_samples = results.get("delivery", "image_fetch", groups.DELIVERY_SIZE)
@@ -288,7 +291,7 @@ def main(argv=None):
         shutil.rmtree(work_dir, ignore_errors=True)
     summary["minutes"] = round((time.monotonic() - started) / 60, 1)
     summary["load_average_at_end"] = os.getloadavg()
-    found = report.targets(results)
+    found = report.targets(results) + report_via.targets(results)
     text, markdown = render(summary, results, found, profiles)
     write_outputs(args.output, summary, results, found, profiles, markdown)
     log("")

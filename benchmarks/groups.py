@@ -14,6 +14,8 @@ from workload import BIG_IMAGE
 from workload import ECR_OPERATIONS
 from workload import FLEET_IMAGE
 from workload import LAYERS_IMAGE
+from workload import VIA_HOSTS
+from workload import VIA_IMAGE
 from workload import big_layer_image
 from workload import blob_bytes
 from workload import blob_digests
@@ -275,6 +277,54 @@ def big_layer(bench, reps):
         bench.workload.forget(spec)
 
 
+# ---------------------------------------------------------------------- how the bytes travel (row 8)
+
+
+def via_contenders(bench, common):
+    runner = bench.runner
+    forks = min(VIA_HOSTS, FLEET_FORKS)
+
+    def role(dest, **variables):
+        inventory = write_inventory(bench, VIA_HOSTS)
+        return runner.playbook("image_fetch.yml", dict(common, dest=dest, **variables), inventory, forks=forks)
+
+    def controller(dest):
+        return role(dest, image_fetch_via="controller", image_fetch_cache_dir=os.path.join(dest, "controller-cache"))
+
+    def copy_pattern(dest):
+        inventory = write_inventory(bench, VIA_HOSTS)
+        return runner.playbook("download_then_copy.yml", dict(common, dest=dest), inventory, forks=forks)
+
+    return {"direct": role, "controller": controller, "copy": copy_pattern}
+
+
+def via(bench, reps):
+    """One image of about 200 MB to 20 local hosts: direct from S3, through the controller's cache, and the
+    pattern people use today (download once on the controller, then ansible.builtin.copy to each host)."""
+    pushed = bench.workload.image(VIA_IMAGE)
+    total = blob_bytes(pushed)
+    delivery_network(bench)
+    contenders = via_contenders(bench, {"repository": VIA_IMAGE.repository, "tag": VIA_IMAGE.tag})
+    size = via_size()
+    try:
+        for rep in range(reps):
+            for name in rotated(contenders, rep):
+                dest = bench.scratch_dir("via")
+                sample = contenders[name](dest)  # with s3_bytes, from the emulator's request log
+                check_layouts(dest, host_names(VIA_HOSTS))
+                written = bytes_under(os.path.join(dest, host_names(VIA_HOSTS)[-1]))
+                shutil.rmtree(dest)
+                if written < total:
+                    raise CommandError(f"{name} wrote {written} bytes on a host, fewer than the {total} of the image")
+                bench.record("via", name, size, sample)
+    finally:
+        shutil.rmtree(os.path.join(bench.runner.work_dir, "via"), ignore_errors=True)
+
+
+def via_size():
+    return f"H={VIA_HOSTS}"
+
+
 GROUPS = {
     "layer_urls": layer_urls,
     "concurrency": concurrency,
@@ -282,4 +332,5 @@ GROUPS = {
     "fleet": fleet,
     "delivery": delivery,
     "big_layer": big_layer,
+    "via": via,
 }

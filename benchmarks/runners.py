@@ -85,10 +85,11 @@ class Runner:
         self.workload.emulator.clear_requests()
         before = children_cpu()
         wall = run_timed(command, env or self.env, self.work_dir)
-        ecr, api = self.workload.ecr_calls()
+        ecr, api, pulled = self.workload.ecr_calls()
         # CPU seconds of the command and everything it waited for (the emulator, still running, is not counted):
         # on a machine shared with other work, CPU per host says what wall time cannot.
-        return {"wall": wall, "cpu": children_cpu() - before, "ecr_calls": ecr, "api_calls": api}
+        sample = {"wall": wall, "cpu": children_cpu() - before, "ecr_calls": ecr, "api_calls": api}
+        return dict(sample, s3_bytes=pulled)
 
     def playbook(self, name, extra_vars, inventory="localhost,", forks=None, env=None):
         """Run benchmarks/playbooks/``name``; the sample also has ``tasks`` (each task's time) and ``task``."""
@@ -139,7 +140,7 @@ class Runner:
         wall = time.perf_counter() - started
         if len(urls) != len(digests):
             raise CommandError("the boto3 floor did not resolve every digest")
-        ecr, api = self.workload.ecr_calls()
+        ecr, api, _pulled = self.workload.ecr_calls()
         return {"wall": wall, "ecr_calls": ecr, "api_calls": api}
 
     def resolve_urls(self, repository, digests):

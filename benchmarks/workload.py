@@ -8,6 +8,7 @@ emulator the way a client pushes them:
 * ``bench/layers:50`` - 50 layers of 1 KiB, for the layer URL rows (N = 1, 10, 50 digests);
 * ``bench/fleet:10`` - 10 layers of 64 KiB, for the image_fetch fleet row;
 * ``bench/big:500mb`` - 10 layers of 50 MB of incompressible content (about 500 MB), for the delivery row;
+* ``bench/via:200mb`` - 4 layers of 50 MB (``BENCH_VIA_MB`` in all), for the row of ``image_fetch_via``;
 * ``bench/biglayer:<size>`` - one big layer (2 GB by default, ``BENCH_BIG_LAYER_MB``) and 9 layers of 1 MB, for
   the big-layer row. Its big layer repeats one incompressible block of 1 MiB, so that building it costs a copy,
   not a random generator's work; gzip level 0 stores it as it is, and nothing on the way compresses it.
@@ -53,6 +54,9 @@ class ImageSpec:
 LAYERS_IMAGE = ImageSpec("bench/layers", "50", 50, 1024, 10000)
 FLEET_IMAGE = ImageSpec("bench/fleet", "10", 10, 64 * 1024, 20000)
 BIG_IMAGE = ImageSpec("bench/big", "500mb", 10, 50 * 1000 * 1000, 30000)
+# Row 8: an image of about 200 MB (4 layers of 50 MB, BENCH_VIA_MB in all) to 20 hosts (BENCH_VIA_HOSTS).
+VIA_HOSTS = int(os.environ.get("BENCH_VIA_HOSTS") or 20)
+VIA_IMAGE = ImageSpec("bench/via", "200mb", 4, int(os.environ.get("BENCH_VIA_MB") or 200) * 1000 * 1000 // 4, 50000)
 TILE = 1024 * 1024
 
 
@@ -109,6 +113,11 @@ def api_calls(entries):
     """``(ECR calls, all API calls)`` in request log entries; downloads through pre-signed URLs are not API calls."""
     api = [entry for entry in entries if entry["operation"] not in ("GetObject", "HeadObject")]
     return sum(1 for entry in api if entry["service"] == "ecr"), len(api)
+
+
+def s3_bytes(entries):
+    """The bytes of layer blobs S3 served in request log entries (each served GET logs its body's length)."""
+    return sum(entry.get("bytes", 0) for entry in entries if entry["operation"] == "GetObject")
 
 
 def command_env(work_dir):
@@ -192,5 +201,6 @@ class Workload:
             self.emulator.delete_blob(spec.repository, digest)
 
     def ecr_calls(self, clear=True):
-        """``(ECR calls, all API calls)`` since the log was last cleared."""
-        return api_calls(self.emulator.requests(clear=clear))
+        """``(ECR calls, all API calls, bytes of blobs from S3)`` since the log was last cleared."""
+        entries = self.emulator.requests(clear=clear)
+        return api_calls(entries) + (s3_bytes(entries),)

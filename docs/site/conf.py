@@ -58,6 +58,7 @@ ANSIBLE_DOCS = "https://docs.ansible.com/projects/ansible/latest/"
 ANSIBLE_DOCS_LABELS = {
     "ansible_configuration_settings": "reference_appendices/config.html",
     "common_return_values": "reference_appendices/common_return_values.html",
+    "action_plugins": "plugins/action.html",
 }
 PLUGIN_LABEL = re.compile(r"ansible_collections\.(\w+)\.(\w+)\.(\w+?)(?:__(.+))?")
 

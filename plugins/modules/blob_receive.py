@@ -17,7 +17,7 @@ description:
   - For each blob with O(blobs[].staged) (a copy already put on the host, for example into Ansible's temporary
     directory), the copy is hashed while it is written to the blob's C(.<hex>.partial) in the layout, and renamed
     to its final path only when its digest and size match, under the blob's lock (the one M(airgap.ecr.blob_fetch)
-    takes). A copy that does not match is refused: nothing of it stays in the layout, and the task fails naming the
+    takes). A copy that does not match is refused; nothing of it stays in the layout, and the task fails naming the
     blob. The staged copy is removed in every case. It is opened without following a symlink.
   - Blobs are never read through a symlink, and the layout's directories follow O(strict_modes).
 author:

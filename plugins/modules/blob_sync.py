@@ -9,10 +9,10 @@ module: blob_sync
 version_added: 0.2.0
 short_description: Send a host, over its Ansible connection, only the blobs its OCI image layout lacks
 description:
-  - An action plugin: it runs on the controller and reads the blobs from O(src), a blob store on the controller (an
-    OCI image layout: C(src/blobs/<algorithm>/<hex>)), for example the cache that the M(airgap.ecr.blob_fetch) task
+  - An action plugin; it runs on the controller and reads the blobs from O(src), a blob store on the controller (an
+    OCI image layout, C(src/blobs/<algorithm>/<hex>)), for example the cache that the M(airgap.ecr.blob_fetch) task
     of the C(airgap.ecr.image_fetch) role fills with C(image_fetch_via=controller), or a bundle's verified layout.
-    The hosts need no route to Amazon S3 or anything else: the bytes travel over the Ansible connection.
+    The hosts need no route to Amazon S3 or anything else; the bytes travel over the Ansible connection.
   - First asks the host (with M(airgap.ecr.blob_receive)) which of O(blobs) its layout O(dest) already has, each
     verified against its digest and size; a wrong file at a blob's path there is removed.
   - Then checks that every blob the host lacks is in O(src) with its size, and fails naming every one that is not
@@ -32,7 +32,7 @@ author:
 options:
   src:
     description:
-      - The blob store on the controller: the root of an OCI image layout (the directory holding C(blobs/)). C(~) is
+      - The blob store on the controller, the root of an OCI image layout (the directory holding C(blobs/)). C(~) is
         expanded on the controller.
     type: str
     required: true
@@ -66,12 +66,6 @@ options:
     description: The group (name or id) of the files and directories created on the host.
     type: str
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Asks the host what it has (read only) and reports the blobs it would send as C(would_send).
@@ -82,7 +76,6 @@ attributes:
 extends_documentation_fragment:
   - airgap.ecr.layout
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 seealso:
   - module: airgap.ecr.blob_receive
   - module: airgap.ecr.blob_fetch

@@ -123,6 +123,7 @@ class S3Api:
                 status = 206
             if plan.truncate is not None:
                 data = data[: plan.truncate]
+            entry["bytes"] = len(data) if request.method == "GET" else 0
             if plan.bytes_per_second and request.method == "GET":
                 headers["Content-Length"] = str(len(data))
                 response = Response(paced(data, plan.bytes_per_second), status=status, headers=headers)
