@@ -24,7 +24,9 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import hash_stream
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import matches
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import split_digest
+from ansible_collections.airgap.ecr.plugins.module_utils.layout import LAYOUT_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
+from ansible_collections.airgap.ecr.plugins.module_utils.layout_receive import FILE_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_receive import STATUS_FAILED
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_receive import STATUS_MISSING
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_receive import normalize_entries
@@ -38,11 +40,8 @@ ARGUMENT_SPEC = dict(
     dest=dict(type="str", required=True),
     blobs=dict(type="list", elements="raw", required=True),
     src_strict_modes=dict(type="bool", default=True),
-    strict_modes=dict(type="bool", default=True),
-    dir_mode=dict(type="raw"),
-    mode=dict(type="raw"),
-    owner=dict(type="str"),
-    group=dict(type="str"),
+    **FILE_ARGUMENT_SPEC,
+    **LAYOUT_ARGUMENT_SPEC,
 )
 LAYOUT_OPTIONS = ("dest", "strict_modes", "dir_mode", "mode", "owner", "group")
 

@@ -31,6 +31,13 @@ STATUS_RECEIVED = "received"
 STATUS_WOULD_RECEIVE = "would_receive"
 STATUS_FAILED = "failed"
 
+# The options that say how the received blob files are created (besides the layout's: LAYOUT_ARGUMENT_SPEC).
+FILE_ARGUMENT_SPEC = dict(
+    mode=dict(type="raw"),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+)
+
 # O_NONBLOCK: a FIFO planted at the sent copy's name must not hang the open (it is then refused).
 _STAGED_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
@@ -48,27 +55,33 @@ def normalize_entries(entries):
         raise ValidationError("blobs is empty: give at least one blob, a dict with a digest and a size")
     problems, seen, result = [], {}, []
     for index, entry in enumerate(entries):
-        where = f"blobs[{index}]"
-        if not isinstance(entry, dict):
-            problems.append(f"{where} must be a dict with a digest and a size, got a {type(entry).__name__}")
-            continue
         try:
-            digest = validate_digest(entry.get("digest"), option=f"{where}.digest")
-            size = entry.get("size")
-            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                raise ValidationError(f"{where}.size {size!r} is not a size: give the blob's size in bytes, 0 or more")
+            blob = _checked_entry(index, entry)
         except ValidationError as e:
             problems.append(str(e))
             continue
-        if digest in seen:
-            if seen[digest]["size"] != size:
-                problems.append(f"{where}.size {size} differs from the size {seen[digest]['size']} of the same digest")
-            continue
-        seen[digest] = dict(digest=digest, size=size, staged=entry.get("staged"), index=index)
-        result.append(seen[digest])
+        known = seen.setdefault(blob["digest"], blob)
+        if known is blob:
+            result.append(blob)
+        elif known["size"] != blob["size"]:
+            problems.append(
+                f"blobs[{index}].size {blob['size']} differs from the size {known['size']} of the same digest"
+            )
     if problems:
         raise ValidationError("; ".join(problems))
     return result
+
+
+def _checked_entry(index, entry):
+    """One entry of ``blobs`` as ``{digest, size, staged, index}``; raises ValidationError naming its position."""
+    where = f"blobs[{index}]"
+    if not isinstance(entry, dict):
+        raise ValidationError(f"{where} must be a dict with a digest and a size, got a {type(entry).__name__}")
+    digest = validate_digest(entry.get("digest"), option=f"{where}.digest")
+    size = entry.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValidationError(f"{where}.size {size!r} is not a size: give the blob's size in bytes, 0 or more")
+    return dict(digest=digest, size=size, staged=entry.get("staged"), index=index)
 
 
 def blob_state(layout, digest, size, check_mode):

@@ -24,7 +24,7 @@ author:
   - airgap.ecr maintainers (@airgap-ecr)
 options:
   dest:
-    description: The root directory of the OCI image layout (the one holding C(blobs/)).
+    description: The OCI image layout on the host, whose C(blobs/<algorithm>/<hex>) are looked at and written.
     type: path
     required: true
   blobs:
@@ -54,22 +54,20 @@ options:
   group:
     description: The group (name or id) of the files and directories the module creates.
     type: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
-extends_documentation_fragment:
-  - airgap.ecr.layout
 seealso:
   - module: airgap.ecr.blob_sync
   - module: airgap.ecr.blob_fetch
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written or removed; a wrong file at a blob's path is reported as C(missing).
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+extends_documentation_fragment:
+  - airgap.ecr.layout
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -102,10 +100,12 @@ received:
   description: How many staged copies were verified and moved into place.
   returned: always
   type: int
+  sample: 3
 bytes_received:
   description: The bytes of the blobs moved into place.
   returned: always
   type: int
+  sample: 52428800
 free_bytes:
   description: The bytes free for the user running the module on the file system of O(dest).
   returned: always
@@ -117,6 +117,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import LAYOUT_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import LayoutError
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import layout_from_params
+from ansible_collections.airgap.ecr.plugins.module_utils.layout_receive import FILE_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_receive import normalize_entries
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_receive import receive_blobs
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
@@ -136,9 +137,7 @@ def main():
                     staged=dict(type="path"),
                 ),
             ),
-            mode=dict(type="raw"),
-            owner=dict(type="str"),
-            group=dict(type="str"),
+            **FILE_ARGUMENT_SPEC,
             **LAYOUT_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,

@@ -65,6 +65,10 @@ options:
   group:
     description: The group (name or id) of the files and directories created on the host.
     type: str
+seealso:
+  - module: airgap.ecr.blob_receive
+  - module: airgap.ecr.blob_fetch
+  - module: airgap.ecr.oci_layout
 attributes:
   check_mode:
     support: full
@@ -73,13 +77,10 @@ attributes:
     support: none
   platform:
     platforms: posix
+    details: The controller reads O(src); each host runs M(airgap.ecr.blob_receive), which needs a POSIX system.
 extends_documentation_fragment:
   - airgap.ecr.layout
   - ansible.builtin.action_common_attributes
-seealso:
-  - module: airgap.ecr.blob_receive
-  - module: airgap.ecr.blob_fetch
-  - module: airgap.ecr.oci_layout
 """
 
 EXAMPLES = r"""
