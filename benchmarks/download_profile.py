@@ -143,7 +143,7 @@ def measure_parts(args, url, size):
     block = blob_data(1)[: 4 * 2**20] * 4
     with tempfile.TemporaryFile(dir=args.dir) as handle:
         cpu = cpu_seconds()
-        for _ in range(int(size // len(block))):
+        for _block in range(int(size // len(block))):
             handle.write(block)
         handle.flush()
         os.fsync(handle.fileno())
@@ -160,7 +160,7 @@ def measure_parts(args, url, size):
         print(f"read back and sha256: {(cpu_seconds() - cpu) / gb:.2f} CPU-s/GB")
     cpu = cpu_seconds()
     hasher = hashlib.sha256()
-    for _ in range(int(size // len(block))):
+    for _block in range(int(size // len(block))):
         hasher.update(block)
     print(f"sha256 alone: {(cpu_seconds() - cpu) / gb:.2f} CPU-s/GB")
 
@@ -192,7 +192,7 @@ def main():
         downloader.BlobFetch.run = profiled(downloader.BlobFetch.run, profiles)
         download_ranges.RangedFetch.part = profiled(download_ranges.RangedFetch.part, profiles)
     try:
-        for _ in range(args.repeat):
+        for _run in range(args.repeat):
             profiles.clear()
             fetch_once(args, url, digest, size, profiles, parent)
         if args.parts:
