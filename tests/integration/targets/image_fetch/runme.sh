@@ -3,9 +3,10 @@
 # skopeo and umoci read the result; one resolution serves all hosts; a second run changes
 # nothing; check mode writes nothing; remembered URLs that expired are refreshed for a later
 # serial batch; a corrupted blob fails the run and leaves no file behind.
+# shellcheck disable=SC2154 # workdir, python and emulator come from role_target.sh
 set -eu
-description=image.json
-# shellcheck source=../setup_ecr_test_image/role_target.sh
+export description=image.json
+# shellcheck disable=SC1091 # role_target.sh is read where the target runs
 . ../setup_ecr_test_image/role_target.sh
 
 inventory() {  # inventory FILE DIR: three hosts whose layouts are under DIR

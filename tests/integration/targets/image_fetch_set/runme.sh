@@ -3,9 +3,10 @@
 # sharing base layers) on two inventory hosts of different platforms (local connection, one layout each):
 # check_layout.py, skopeo and umoci read the result; each platform is resolved once and each distinct blob
 # fetched once per host; the summary has the figures; a second run changes nothing; check mode writes nothing.
+# shellcheck disable=SC2154 # workdir, python and emulator come from role_target.sh
 set -eu
-description=set.json
-# shellcheck source=../setup_ecr_test_image/role_target.sh
+export description=set.json
+# shellcheck disable=SC1091 # role_target.sh is read where the target runs
 . ../setup_ecr_test_image/role_target.sh
 
 inventory() {  # inventory FILE DIR: an amd64 host and an arm64 host whose layouts are under DIR

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2154 # sets variables for the script that sources it, reads its description
 # Sourced by the runme.sh of the targets that run the image_fetch role (image_fetch, image_fetch_set), with the
 # script's arguments and $description set to the name of the file, in $workdir, that setup.yml writes:
 # finds the -e @FILE config among the arguments, checks for skopeo and umoci, and sets emulator (the
