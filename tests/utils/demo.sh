@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # make demo: start the local ECR emulator with its demo images, then
-#  1. playbooks/fetch_image.yml: the image_fetch role writes airgap/demo:1.0 as a verified OCI
-#     image layout in ./demo-out/oci (and an oci-archive, ./demo-out/demo.tar); skopeo shows it;
+#  1. playbooks/fetch_image.yml: the image_fetch role writes an image set, airgap/demo:1.0 (Docker
+#     schema 2) and this machine's image of airgap/demo:multi (an OCI index), as one verified OCI image
+#     layout in ./demo-out/oci (and an oci-archive, ./demo-out/demo.tar); skopeo shows both;
 #  2. playbooks/fetch_layers.yml: ecr_layer_url resolves each blob and get_url downloads it
 #     into ./demo-out/layers, verified by digest;
 # and stop the emulator.
@@ -47,12 +48,15 @@ rm -rf "$out"
 common=(-i "localhost," -c local -e "aws_region=us-east-1" -e "aws_endpoint_url=$endpoint" -e "ansible_python_interpreter=$python")
 
 echo
-echo "== 1. airgap.ecr.fetch_image: the whole image as an OCI layout"
-ansible-playbook "${common[@]}" "$root/playbooks/fetch_image.yml" \
-  -e repository=airgap/demo -e tag=1.0 -e "dest=$out/oci" -e "archive=$out/demo.tar" -e allow_http=true "$@"
-echo
-echo "skopeo inspect oci:$out/oci:1.0"
-skopeo inspect "oci:$out/oci:1.0"
+echo "== 1. airgap.ecr.fetch_image: an image set as one OCI layout (blobs shared by images fetched once)"
+ansible-playbook "${common[@]}" "$root/playbooks/fetch_image.yml" -e "dest=$out/oci" -e "archive=$out/demo.tar" \
+  -e '{"images": [{"repository": "airgap/demo", "tag": "1.0"}, {"repository": "airgap/demo", "tag": "multi"}]}' \
+  -e platform=linux/amd64 -e allow_http=true "$@"
+for ref in 1.0 multi; do
+  echo
+  echo "skopeo inspect oci:$out/oci:$ref"
+  skopeo inspect "oci:$out/oci:$ref"
+done
 
 echo
 echo "== 2. airgap.ecr.fetch_layers: each blob with ecr_layer_url and get_url"
