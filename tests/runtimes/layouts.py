@@ -3,9 +3,8 @@
 """OCI layouts of the test images, written by the real oci_layout module, as the image_fetch role leaves them.
 
 The blobs are put in place first (as blob_fetch or a download would), then ``oci_layout`` runs through its
-module entry point without ``blobs``. Each index entry then gets its full name
-(``io.containerd.image.name``), and a converted Docker schema 2 image gets ECR's exact manifest bytes as a
-blob, as the image-set layout keeps them.
+module entry point without ``blobs`` (it keeps a converted Docker schema 2 manifest's exact bytes as a blob).
+Each index entry then gets its full name (``io.containerd.image.name``), as the image-set layout names it.
 """
 
 import hashlib
@@ -42,8 +41,6 @@ def write_layout(dest, images, names=None):
             platform="linux/amd64",
         )
         assert not failed, result
-        if result["converted"]:
-            _put_blob(dest, image.manifest)
         name = (names or {}).get(image.name, image.name)
         path = os.path.join(dest, "index.json")
         with open(path, encoding="utf-8") as handle:

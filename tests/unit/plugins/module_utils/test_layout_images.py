@@ -64,8 +64,13 @@ def add_image(dest, kind, ref_name, full_name=None, keep_source=True):
         oci_layout.main, dest=dest, manifest=text, media_type=media_type, ref_name=ref_name, platform="linux/amd64"
     )
     assert not failed, result
-    if result["converted"] and keep_source:
-        put(dest, text.encode())
+    if result["converted"]:
+        # oci_layout keeps the registry's exact bytes beside the converted manifest.
+        source = os.path.join(dest, "blobs", "sha256", sha(text.encode()).split(":")[1])
+        with open(source, "rb") as handle:
+            assert handle.read() == text.encode()
+        if not keep_source:
+            os.remove(source)
     if full_name:
         path = os.path.join(dest, "index.json")
         with open(path, encoding="utf-8") as handle:
