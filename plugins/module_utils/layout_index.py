@@ -38,7 +38,7 @@ def index_entry(manifest_text, media_type, ref_name, platform=None, source_diges
 
 
 def merged_index(existing_text, entry, source=INDEX_FILE):
-    """index.json text with ``entry`` replacing any entry of the same ref name; other entries kept in order.
+    """index.json text with ``entry`` in place of any entry of the same ref name; other entries kept in order.
 
     An existing index that is not a JSON object with a ``manifests`` list is never replaced: that
     raises a LayoutError naming ``source`` (its path), so no other image's entry is lost.
@@ -58,6 +58,9 @@ def merged_index(existing_text, entry, source=INDEX_FILE):
             )
         manifests = [m for m in existing.get("manifests", []) if isinstance(m, dict)]
     name = entry["annotations"][REF_NAME]
-    kept = [m for m in manifests if (m.get("annotations") or {}).get(REF_NAME) != name]
-    document = {"schemaVersion": 2, "mediaType": OCI_INDEX_TYPE, "manifests": kept + [entry]}
+    # The entry takes the place of the first one of its name, so that a rerun of any image leaves the text as it was.
+    same = [position for position, m in enumerate(manifests) if (m.get("annotations") or {}).get(REF_NAME) == name]
+    kept = [m for position, m in enumerate(manifests) if position not in same]
+    at = same[0] if same else len(kept)
+    document = {"schemaVersion": 2, "mediaType": OCI_INDEX_TYPE, "manifests": kept[:at] + [entry] + kept[at:]}
     return json.dumps(document, indent=2) + "\n"

@@ -3,8 +3,9 @@
 """The image_fetch role with image_fetch_load and image_fetch_push_registry, through the real ansible-playbook.
 
 Two local hosts (``ansible_connection=local``) fetch airgap/demo:multi (an OCI image index; each host
-takes linux/amd64) from the ECR emulator, load it into containerd (a namespace each), podman (a storage
-each) and the one dockerd, and push it once to the TLS registry with basic auth.
+takes linux/amd64) and then airgap/demo:1.0 (Docker schema 2) from the ECR emulator, load each into
+containerd (a namespace each), podman (a storage each) and the one dockerd, and push it once to the TLS
+registry with basic auth.
 """
 
 import json
@@ -23,7 +24,6 @@ from ansible_collections.airgap.ecr.tests.emulator.harness import Emulator
 from ansible_collections.airgap.ecr.tests.support.credentials import aws_options
 
 HOSTS = ("node-a", "node-b")
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @pytest.fixture(scope="module", name="emulator")
@@ -32,12 +32,14 @@ def emulator_fixture():
         yield emulator
 
 
-def amd64_digest():
-    """ECR's digest of demo:multi's linux/amd64 manifest, rebuilt from the emulator's own blobs."""
+def ecr_digests():
+    """``{tag: ECR's manifest digest}``: demo:multi's linux/amd64 image (OCI) and demo:1.0 (Docker schema 2)."""
+    layers, config = emulated.demo_blobs()
+    digests = {emulated.DEMO_TAG: emulated.sha256_digest(emulated.make_manifest(layers, config, "docker")[0])}
     for platform, layers, config in emulated.demo_multi_blobs():
         if platform["architecture"] == "amd64":
-            return emulated.sha256_digest(emulated.make_manifest(layers, config, "oci")[0])
-    raise AssertionError("demo:multi has no linux/amd64 image")
+            digests[emulated.DEMO_MULTI_TAG] = emulated.sha256_digest(emulated.make_manifest(layers, config, "oci")[0])
+    return digests
 
 
 def play(emulator, containerd, dockerd, registry, workdir):
@@ -59,7 +61,6 @@ def play(emulator, containerd, dockerd, registry, workdir):
         hosts[host] = {"dest": os.path.join(workdir, f"role-layout-{host}"), "podman_env": environ}
     variables = {
         "image_fetch_repository": emulated.DEMO_REPOSITORY,
-        "image_fetch_tag": emulated.DEMO_MULTI_TAG,
         "image_fetch_dest": "{{ dest }}",
         "image_fetch_platform": "linux/amd64",
         "image_fetch_aws": aws_options(emulator.endpoint_url),
@@ -75,13 +76,14 @@ def play(emulator, containerd, dockerd, registry, workdir):
     }
     plays = [
         {
-            "name": "Fetch, load and push the image",
+            "name": f"Fetch, load and push the image {tag}",
             "hosts": "fleet",
             "gather_facts": False,
             "environment": "{{ podman_env }}",
-            "roles": [dict({"role": "airgap.ecr.image_fetch"}, **variables)],
+            "roles": [dict({"role": "airgap.ecr.image_fetch", "image_fetch_tag": tag}, **variables)],
             "post_tasks": [{"name": "Show the delivery", "ansible.builtin.debug": {"var": "image_fetch_delivery"}}],
         }
+        for tag in (emulated.DEMO_MULTI_TAG, emulated.DEMO_TAG)
     ]
     return plays, hosts
 
@@ -127,7 +129,7 @@ class Playbook:
 
 
 def delivery(output):
-    """``{host: image_fetch_delivery}`` from the debug task's output (ansible's default callback)."""
+    """``{host: [image_fetch_delivery of each play]}`` from the debug tasks' output (ansible's default callback)."""
     found, lines = {}, output.splitlines()
     for position, line in enumerate(lines):
         following = lines[position + 1] if position + 1 < len(lines) else ""
@@ -135,7 +137,9 @@ def delivery(output):
             host = line[len("ok: [") : line.index("]")]
             end = lines.index("}", position)
             shown = json.loads("{" + "\n".join(lines[position + 1 : end]) + "}")["image_fetch_delivery"]
-            found[host] = {key: int(value) if str(value).isdigit() else value for key, value in shown.items()}
+            found.setdefault(host, []).append(
+                {key: int(value) if str(value).isdigit() else value for key, value in shown.items()}
+            )
     return found
 
 
@@ -154,34 +158,37 @@ def test_role_loads_into_every_runtime_and_pushes_once(
 ):
     plays, hosts = play(emulator, containerd, dockerd, registry_basic, workdir)
     playbook = Playbook(tmp_path / "ansible", hosts)
-    digest = amd64_digest()
+    digests = ecr_digests()
 
     rc, checked = playbook.run(plays, "--check")
     assert rc == 0, checked
-    assert delivery(checked).get("node-a", {}).get("loaded") == 3, checked
+    assert [d["loaded"] for d in delivery(checked).get("node-a", [])] == [3, 3], checked
     assert not run(["ctr", "-a", containerd.socket, "-n", "role-node-a", "images", "ls", "-q"]).split()
 
     rc, first = playbook.run(plays)
     assert rc == 0, first
     figures = delivery(first)
-    assert [figures[host]["loaded"] for host in HOSTS] == [3, 3], figures
-    assert figures["node-a"]["pushed"] == 1 and figures["node-a"]["uploaded"] == 3, figures
-    assert figures["node-b"]["pushed"] == 0, figures
-    for host in HOSTS:
-        names = run(["ctr", "-a", containerd.socket, "-n", f"role-{host}", "images", "ls"]).splitlines()[1:]
-        listed = {line.split()[0]: line.split()[2] for line in names}
-        full = [name for name in listed if name.endswith(f"/{emulated.DEMO_REPOSITORY}:{emulated.DEMO_MULTI_TAG}")]
-        assert len(full) == 1 and listed[full[0]] == digest, listed
-        assert listed[f"{full[0].rsplit(':', 1)[0]}@{digest}"] == digest
-        env = dict(hosts[host]["podman_env"])
-        inspected = json.loads(run(["podman", "image", "inspect", full[0]], env=env))[0]
-        assert inspected["Digest"] == digest
+    assert [[d["loaded"] for d in figures[host]] for host in HOSTS] == [[3, 3], [3, 3]], figures
+    # demo:multi's amd64 image: a config and 2 layers; demo:1.0: a config and 3 layers.
+    assert [(d["pushed"], d["uploaded"]) for d in figures["node-a"]] == [(1, 3), (1, 4)], figures
+    assert [d["pushed"] for d in figures["node-b"]] == [0, 0], figures
     client = RegistryClient(registry_basic.url, USERNAME, PASSWORD, ca_path=registry_basic.ca)
-    assert client.manifest_digest(emulated.DEMO_REPOSITORY, emulated.DEMO_MULTI_TAG, OCI_MANIFEST) == digest
+    for tag, digest in digests.items():
+        for host in HOSTS:
+            names = run(["ctr", "-a", containerd.socket, "-n", f"role-{host}", "images", "ls"]).splitlines()[1:]
+            listed = {line.split()[0]: line.split()[2] for line in names}
+            full = [name for name in listed if name.endswith(f"/{emulated.DEMO_REPOSITORY}:{tag}")]
+            assert len(full) == 1 and listed[full[0]] == digest, listed
+            assert listed[f"{full[0].rsplit(':', 1)[0]}@{digest}"] == digest
+            inspected = json.loads(run(["podman", "image", "inspect", full[0]], env=hosts[host]["podman_env"]))[0]
+            assert inspected["Digest"] == digest
+            assert run(["docker", "-H", dockerd.host, "image", "inspect", "--format", "{{.Id}}", full[0]]).strip()
+        media_type = json.loads(run(["ctr", "-a", containerd.socket, "-n", "role-node-a", "content", "get", digest]))
+        assert client.manifest_digest(emulated.DEMO_REPOSITORY, tag, media_type["mediaType"]) == digest
 
     rc, again = playbook.run(plays)
     assert rc == 0, again
     assert {host: counts["changed"] for host, counts in recap(again).items()} == dict.fromkeys(HOSTS, 0), again
     figures = delivery(again)
-    assert [figures[host]["loaded"] for host in HOSTS] == [0, 0] and figures["node-a"]["pushed"] == 0, figures
+    assert [d["loaded"] + d["pushed"] for host in HOSTS for d in figures[host]] == [0, 0, 0, 0], figures
     assert PASSWORD not in checked + first + again
