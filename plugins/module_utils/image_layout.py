@@ -136,6 +136,7 @@ def write_image(layout, params, request, check_mode):
     with nullcontext() if check_mode else layout.locked():
         planned = [
             ("blob", entry["digest"], text),
+            *source_blob(params, text, source_digest),
             ("file", OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT),
             # last: the layout is complete once it is there
             ("file", INDEX_FILE, merged_index(layout.read_text(INDEX_FILE), entry, layout.path_of(INDEX_FILE))),
@@ -157,6 +158,16 @@ def write_image(layout, params, request, check_mode):
         return converge_attributes(layout, request, result, check_mode)
 
 
+def source_blob(params, text, source_digest):
+    """The registry's exact manifest as a blob under its registry digest, for a converted manifest whose bytes have it.
+
+    image_load and image_push read it back, so every runtime and registry gets the registry's digest.
+    """
+    if text == params["manifest"] or digest_of(params["manifest"]) != source_digest:
+        return []
+    return [("blob", source_digest, params["manifest"])]
+
+
 def write_archive(layout, archive, result, check_mode):
     """Rewrite the oci-archive when asked for and when its content would differ (the caller holds the layout lock)."""
     if not archive:
@@ -173,6 +184,8 @@ def write_archive(layout, archive, result, check_mode):
 def converge_attributes(layout, request, result, check_mode):
     """Give the image's existing files the mode, owner and group asked for (new ones got them when written)."""
     digests = list(manifest_blobs(request["source"])) + [result["manifest_digest"]]
+    if result["converted"] and result["source_digest"] != result["manifest_digest"]:
+        digests.append(result["source_digest"])
     return converge_files(layout, digests, result, check_mode)
 
 

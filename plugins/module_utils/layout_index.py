@@ -95,9 +95,19 @@ def merged_index(existing_text, entries, source=INDEX_FILE):
 
     A new entry replaces an entry of the same full name (``io.containerd.image.name``), and an
     entry of the same ref name when either has no full name (an entry of one image written without
-    a name). An existing index that does not parse raises a LayoutError (``index_manifests``).
+    a name), in its place; entries that replace none are appended. An existing index that does not
+    parse raises a LayoutError (``index_manifests``).
     """
     entries = [entries] if isinstance(entries, dict) else list(entries)
-    kept = [m for m in index_manifests(existing_text, source) if not any(_replaces(e, m, source) for e in entries)]
-    document = {"schemaVersion": 2, "mediaType": OCI_INDEX_TYPE, "manifests": kept + entries}
+    manifests, placed = [], set()
+    # A new entry takes the place of the first entry it replaces, so that a rerun leaves the text as it was.
+    for old in index_manifests(existing_text, source):
+        replacing = [i for i, e in enumerate(entries) if _replaces(e, old, source)]
+        if not replacing:
+            manifests.append(old)
+        elif replacing[0] not in placed:
+            placed.add(replacing[0])
+            manifests.append(entries[replacing[0]])
+    manifests += [e for i, e in enumerate(entries) if i not in placed]
+    document = {"schemaVersion": 2, "mediaType": OCI_INDEX_TYPE, "manifests": manifests}
     return json.dumps(document, indent=2) + "\n"

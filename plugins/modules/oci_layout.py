@@ -19,7 +19,9 @@ description:
     example by M(airgap.ecr.blob_fetch).
   - A Docker v2 schema 2 manifest is converted to OCI media types (the config and layer bytes, digests and sizes
     are unchanged; only the manifest is new). The digest and media type it had in the registry are kept in the
-    index entry's annotations C(io.github.airgap-ecr.source.digest) and C(io.github.airgap-ecr.source.media-type).
+    index entry's annotations C(io.github.airgap-ecr.source.digest) and C(io.github.airgap-ecr.source.media-type),
+    and its exact bytes are kept as a blob under that digest (when O(source_digest) is their digest), so that
+    M(airgap.ecr.image_load) and M(airgap.ecr.image_push) give runtimes and registries the registry's digest.
     OCI manifests are written byte for byte.
   - Other entries of an existing C(index.json) are kept; an entry with the same O(ref_name) is replaced. The index
     is read, merged and replaced under a lock on the layout (a C(flock) on O(dest)), so two runs adding different

@@ -8,7 +8,9 @@
 #     layout in ./demo-out/oci (and an oci-archive, ./demo-out/demo.tar); skopeo shows both;
 #  2. playbooks/fetch_layers.yml: ecr_layer_url resolves each blob and get_url downloads it
 #     into ./demo-out/layers, verified by digest;
-# and stop the emulator.
+#  3. (as root) playbooks/fetch_image.yml with load=[containerd]: airgap/demo:multi (an OCI image index;
+#     the linux/amd64 image) into a containerd started here in a temporary directory, listed by ctr;
+# and stop the emulator (and that containerd).
 # AIRGAP_VENV names the tool chain's virtual environment when it is not this tree's .venv (make
 # artifact runs this script from an installed copy of the collection).
 set -euo pipefail
@@ -67,3 +69,35 @@ echo "Fetched into $out/layers (each file's name is its sha256; re-checked here)
 (cd "$out/layers/blobs/sha256" && for f in *; do
   printf '%10d  sha256:%s  %s\n' "$(stat -c %s "$f")" "$f" "$(echo "$f  $f" | sha256sum --check --quiet - >/dev/null 2>&1 && echo verified || echo MISMATCH)"
 done)
+
+echo
+echo "== 3. airgap.ecr.fetch_image with load=[containerd]: into a containerd of its own, listed by ctr"
+if [ "$(id -u)" != 0 ] || ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+  echo "skipped: it starts containerd, which needs root and the containerd package"
+  exit 0
+fi
+# A containerd with its own root, state and socket in a temporary directory (short: a socket path has a limit).
+ctrd=$(mktemp -d /tmp/airgap-demo-XXXXXX)
+cat >"$ctrd/config.toml" <<EOF
+version = 2
+root = "$ctrd/root"
+state = "$ctrd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$ctrd/containerd.sock"
+[ttrpc]
+  address = "$ctrd/containerd.sock.ttrpc"
+[debug]
+  address = "$ctrd/debug.sock"
+EOF
+containerd --config "$ctrd/config.toml" >"$ctrd/containerd.log" 2>&1 &
+ctrd_pid=$!
+trap 'kill "$ctrd_pid" 2>/dev/null; wait "$ctrd_pid" 2>/dev/null; rm -rf "$ctrd"; "$python" "$root/tests/emulator/harness.py" stop --dir "$state"' EXIT
+for _ in $(seq 100); do [ -S "$ctrd/containerd.sock" ] && break; sleep 0.2; done
+[ -S "$ctrd/containerd.sock" ] || { echo "containerd did not start:" >&2; cat "$ctrd/containerd.log" >&2; exit 1; }
+ansible-playbook "${common[@]}" "$root/playbooks/fetch_image.yml" \
+  -e repository=airgap/demo -e tag=multi -e "dest=$out/multi" -e allow_http=true \
+  -e '{"load": ["containerd"]}' -e "containerd_address=$ctrd/containerd.sock" "$@"
+echo
+echo "ctr -n k8s.io images ls (the image by its ECR reference and by <repository>@<digest>):"
+ctr -a "$ctrd/containerd.sock" -n k8s.io images ls
