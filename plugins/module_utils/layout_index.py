@@ -38,7 +38,7 @@ def index_entry(manifest_text, media_type, ref_name, platform=None, source_diges
 
 
 def merged_index(existing_text, entry, source=INDEX_FILE):
-    """index.json text with ``entry`` replacing any entry of the same ref name; other entries kept in order.
+    """index.json text with ``entry`` in the place of any entry of the same ref name; other entries kept in order.
 
     An existing index that is not a JSON object with a ``manifests`` list is never replaced: that
     raises a LayoutError naming ``source`` (its path), so no other image's entry is lost.
@@ -57,7 +57,14 @@ def merged_index(existing_text, entry, source=INDEX_FILE):
                 "repair it or move it away"
             )
         manifests = [m for m in existing.get("manifests", []) if isinstance(m, dict)]
+    # The entry takes the place of the one it replaces, so that writing the names of a layout again, in any
+    # order, leaves index.json as it is.
     name = entry["annotations"][REF_NAME]
-    kept = [m for m in manifests if (m.get("annotations") or {}).get(REF_NAME) != name]
-    document = {"schemaVersion": 2, "mediaType": OCI_INDEX_TYPE, "manifests": kept + [entry]}
+    same = [i for i, m in enumerate(manifests) if (m.get("annotations") or {}).get(REF_NAME) == name]
+    kept = [m for i, m in enumerate(manifests) if i not in same[1:]]
+    if same:
+        kept[same[0]] = entry
+    else:
+        kept.append(entry)
+    document = {"schemaVersion": 2, "mediaType": OCI_INDEX_TYPE, "manifests": kept}
     return json.dumps(document, indent=2) + "\n"
