@@ -89,6 +89,14 @@ def _work_layout(src, document, work_dir):
     return layout_dir
 
 
+def _refuse_links(src):
+    """A bundle holds files and directories only: a symlink anywhere in it is refused, naming it."""
+    for directory, dirs, files in os.walk(src):
+        for name in dirs + files:
+            if os.path.islink(os.path.join(directory, name)):
+                raise BundleError(f"{os.path.join(directory, name)} is a symlink: a bundle holds none; it is refused")
+
+
 def verify(src, work_dir=None, join=True):
     """Verify the whole bundle at ``src``; its description with ``layout`` (the verified layout) and ``images``.
 
@@ -96,6 +104,7 @@ def verify(src, work_dir=None, join=True):
     """
     src = os.path.abspath(src)
     document = read_bundle(src)
+    _refuse_links(src)
     problems = _problems(src, _sums(src), document)
     if problems:
         raise BundleError(

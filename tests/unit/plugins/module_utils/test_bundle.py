@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.airgap.ecr.plugins.module_utils import bundle_format as fmt
 from ansible_collections.airgap.ecr.plugins.module_utils import bundle_pack
+from ansible_collections.airgap.ecr.plugins.module_utils import bundle_parts
 from ansible_collections.airgap.ecr.plugins.module_utils import bundle_read
 from ansible_collections.airgap.ecr.plugins.module_utils.bundle_format import BundleError
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import Layout
@@ -164,3 +165,17 @@ def test_a_description_that_does_not_match_its_checksum_is_refused(tmp_path, con
     path.write_text(path.read_text().replace('"version": 1', '"version": 1 '))
     with pytest.raises(BundleError, match="bundle.json does not match its checksum"):
         bundle_read.verify(str(tmp_path / "b1"))
+
+
+def test_join_refuses_a_blob_whose_bytes_are_not_its_digest_and_keeps_nothing_of_it(tmp_path, content):
+    document = make(tmp_path, "b1", content)
+    digest = document["blobs"][2]["digest"]
+    root = tmp_path / "b1"
+    blob = root / "layout" / "blobs" / "sha256" / digest.split(":")[1]
+    blob.write_bytes(b"y" + blob.read_bytes()[1:])  # the tar carries it under its name, with other bytes
+    parts = bundle_parts.split(str(root), 1 << 20)
+    layout = Layout(str(tmp_path / "joined"), strict_modes=False)
+    with pytest.raises(BundleError, match=f"the blob {digest} in the bundle's parts does not have that digest"):
+        bundle_parts.join([str(root / part["name"]) for part in parts["files"]], layout, document)
+    assert layout.blob_kind(digest) == "missing" and layout.partial_size(digest) is None
+    assert layout.read_text("index.json") is None
