@@ -80,6 +80,16 @@ def _check_blobs(layout, blobs):
             )
 
 
+def _prune(layout_dir, keep):
+    """Remove what an earlier, different attempt left in the staging layout's blob store: the bundle is ``keep``."""
+    blobs = os.path.join(layout_dir, "blobs")
+    for algorithm in os.listdir(blobs) if os.path.isdir(blobs) else ():
+        directory = os.path.join(blobs, algorithm)
+        for name in os.listdir(directory) if not os.path.islink(directory) else ():
+            if f"{algorithm}:{name}" not in keep:
+                os.remove(os.path.join(directory, name))
+
+
 def _write_top(staging, name, text):
     path = os.path.join(staging, name)
     with open(path + ".tmp", "w", encoding="utf-8") as out:
@@ -110,6 +120,7 @@ def pack(dest, resolutions, since=None, part_size=None, created=None):
     images, blobs, platforms = bundle_layout.contents(resolutions, base)
     document = fmt.describe(created, base, platforms, images, blobs)
     layout = Layout(os.path.join(staging, fmt.LAYOUT_DIR), strict_modes=False)
+    _prune(layout.root, {image["image_digest"] for image in images} | {b["digest"] for b in blobs if b["in_bundle"]})
     try:
         _check_blobs(layout, blobs)
         document["layout_files"] = bundle_layout.write(layout, resolutions, images)

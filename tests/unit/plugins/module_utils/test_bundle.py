@@ -179,3 +179,16 @@ def test_join_refuses_a_blob_whose_bytes_are_not_its_digest_and_keeps_nothing_of
         bundle_parts.join([str(root / part["name"]) for part in parts["files"]], layout, document)
     assert layout.blob_kind(digest) == "missing" and layout.partial_size(digest) is None
     assert layout.read_text("index.json") is None
+
+
+def test_what_an_earlier_attempt_left_in_the_staging_directory_is_not_packed(tmp_path, content):
+    planned = bundle_pack.plan(str(tmp_path / "b1"))
+    layout = Layout(planned["layout"], strict_modes=False)
+    stale = layout.write_blob(b"a blob of another attempt")
+    with layout.open_partial(fake.sha256_digest(b"cut short"), append=False) as out:
+        out.write(b"cut")
+    layout.close()
+    document = make(tmp_path, "b1", content, part_size=4096)
+    assert stale not in {blob["digest"] for blob in document["blobs"]}
+    verified = bundle_read.verify(str(tmp_path / "b1"), str(tmp_path / "work"))
+    assert not os.path.exists(os.path.join(verified["layout"], "blobs", *stale.split(":")))
