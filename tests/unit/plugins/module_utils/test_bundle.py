@@ -40,12 +40,17 @@ def image(repository, tag, layers, media_type="docker"):
     return entry, [config] + list(layers)
 
 
-@pytest.fixture(name="content")
-def content_fixture():
+def sample_content():
+    """Two images sharing a base layer, for linux/amd64: ``(resolutions, the bytes of every blob)``."""
     base = fake.make_layer(3000, 1)
     app, app_blobs = image("team/app", "1.0", [base, fake.make_layer(5000, 2)])
     tool, tool_blobs = image("team/tool", "2.0", [base, fake.make_layer(4000, 3)], media_type="oci")
     return [{"platform": "linux/amd64", "images": [app, tool]}], app_blobs + tool_blobs
+
+
+@pytest.fixture(name="content")
+def content_fixture():
+    return sample_content()
 
 
 def make(tmp_path, name, content, since=None, part_size=None, blobs=None):

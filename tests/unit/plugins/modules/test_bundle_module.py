@@ -5,10 +5,17 @@
 
 import os
 
+import pytest
+
 from ansible_collections.airgap.ecr.plugins.modules.bundle import main
 from ansible_collections.airgap.ecr.tests.support.modules import run_module
-from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_bundle import content_fixture  # noqa: F401
 from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_bundle import make
+from ansible_collections.airgap.ecr.tests.unit.plugins.module_utils.test_bundle import sample_content
+
+
+@pytest.fixture(name="content")
+def content_fixture():
+    return sample_content()
 
 
 def test_each_step_names_what_it_needs(tmp_path):
