@@ -9,6 +9,7 @@ import statistics
 import time
 from collections import defaultdict
 
+import bundles
 from runners import CommandError
 from workload import BIG_IMAGE
 from workload import ECR_OPERATIONS
@@ -282,4 +283,5 @@ GROUPS = {
     "fleet": fleet,
     "delivery": delivery,
     "big_layer": big_layer,
+    "bundle_delta": bundles.bundle_delta,
 }

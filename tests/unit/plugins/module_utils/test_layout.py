@@ -89,7 +89,7 @@ def test_index_entry_records_the_source_only_when_converted():
     assert same["annotations"] == {oci.REF_NAME: "1.0"} and "platform" not in same
 
 
-def test_merged_index_replaces_the_same_name_and_keeps_others():
+def test_merged_index_replaces_the_same_name_in_its_place_and_keeps_others():
     first = oci.index_entry("a", m.OCI_MANIFEST, "1.0")
     other = oci.index_entry("b", m.OCI_MANIFEST, "2.0")
     again = oci.index_entry("c", m.OCI_MANIFEST, "1.0")
@@ -99,6 +99,8 @@ def test_merged_index_replaces_the_same_name_and_keeps_others():
     assert [e["annotations"][oci.REF_NAME] for e in document["manifests"]] == ["1.0", "2.0"]
     assert document["manifests"][0]["digest"] == sha(b"c")
     assert oci.merged_index(text, again) == text and oci.merged_index(text, other) == text
+    # Writing every name again, in the same order, leaves the index as it was (a rerun changes nothing).
+    assert oci.merged_index(oci.merged_index(text, again), other) == text
     for broken in ("not json", "[]", '{"manifests": {}}'):
         with pytest.raises(oci.LayoutError, match="/l/index.json is not"):
             oci.merged_index(broken, first, "/l/index.json")
