@@ -18,7 +18,7 @@ logs="$build/test-logs"
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "TEST_JOBS must be a positive whole number, not '$jobs'" >&2; exit 2; }
 rm -rf "$logs"
 mkdir -p "$logs"
-cd "$root"
+cd "$root" || exit 2
 
 # run SUITE: the suite's make target, its output to its log; then its status, wall and CPU seconds
 # (those of make and every process it waited for) to SUITE.result.
@@ -49,7 +49,7 @@ set -m
 
 report() { # report SUITE: its log, then its status line
   local suite=$1 rc wall cpu
-  read -r rc wall cpu <"$logs/$suite.result" || { rc=1 wall=? cpu=?; }
+  read -r rc wall cpu <"$logs/$suite.result" || { rc=1 wall="?" cpu="?"; }
   echo "==================== $suite: output ===================="
   cat "$logs/$suite.log"
   if [ "$rc" = 0 ]; then
