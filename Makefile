@@ -17,7 +17,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup system-packages collection demo test lint units emulator-test sanity integration docs docs-check clean bench
 .PHONY: reliability stress artifact ee-check runtimes
-.PHONY: $(addprefix suite-,units emulator-test sanity integration lint docs-check molecule reliability artifact ee-check runtimes)
+.PHONY: $(addprefix suite-,units emulator-test sanity integration lint docs-check molecule reliability)
+.PHONY: $(addprefix suite-,artifact ee-check runtimes)
 
 help:
 	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
