@@ -17,11 +17,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup system-packages collection demo test lint units emulator-test sanity integration docs docs-check clean bench
 .PHONY: reliability stress artifact ee-check runtimes
+.PHONY: $(addprefix suite-,units emulator-test sanity integration lint docs-check molecule reliability)
+.PHONY: $(addprefix suite-,artifact ee-check runtimes)
 
 help:
-	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
+	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs),"
+	@echo "                   then (as root) load an image into a containerd of its own and list it with ctr"
 	@echo "make test        - lint, units, emulator, sanity, integration, docs-check, molecule, reliability, runtimes,"
-	@echo "                   artifact and ee-check (creates .venv)"
+	@echo "                   artifact and ee-check (creates .venv); TEST_JOBS=N suites at a time (default 2)"
 	@echo "make lint        - ruff (lint + format check) on the Python code; ansible-lint, production profile, offline: role,"
 	@echo "                   playbooks, molecule, integration targets, every EXAMPLES"
 	@echo "make runtimes    - load images into real containerd, podman and Docker, push to real registries (as root)"
@@ -34,14 +37,24 @@ help:
 	@echo "make clean       - remove the virtual environments, build trees and outputs"
 	@echo "BUILD=build-x    - use another build tree (default build/), so that runs do not share one"
 
-$(VENV)/.stamp: tests/requirements.txt tests/requirements-docs.txt
+# The virtual environments are filled by uv (pinned in tests/requirements-uv.txt, installed into .venv
+# by pip): one resolver run per environment, downloads in parallel, bytecode compiled at install time
+# as pip does. Each environment is made with `python -m venv`, so it has pip too (ansible-test and
+# tests/utils/amazon_aws.py use it). UV_CACHE_DIR moves uv's cache (default ~/.cache/uv).
+UV := $(VENV)/bin/uv
+UV_INSTALL = $(UV) pip install --quiet --system-certs --compile-bytecode --python
+$(UV): tests/requirements-uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements-uv.txt
 	touch $@
 
-$(AWSCLI_VENV)/.stamp: tests/requirements-awscli.txt
+$(VENV)/.stamp: tests/requirements.txt tests/requirements-docs.txt $(UV)
+	$(UV_INSTALL) $(PY) -r tests/requirements.txt
+	touch $@
+
+$(AWSCLI_VENV)/.stamp: tests/requirements-awscli.txt $(UV)
 	$(PYTHON) -m venv $(AWSCLI_VENV)
-	$(AWSCLI_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements-awscli.txt
+	$(UV_INSTALL) $(AWSCLI_VENV)/bin/python -r tests/requirements-awscli.txt
 	touch $@
 
 setup: $(VENV)/.stamp collection
@@ -67,22 +80,32 @@ demo: setup system-packages
 	tests/utils/demo.sh
 
 units: setup
+	@$(MAKE) --no-print-directory suite-units
+suite-units:
 	cd $(COLL) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 emulator-test: setup system-packages $(AWSCLI_VENV)/.stamp
+	@$(MAKE) --no-print-directory suite-emulator-test
+suite-emulator-test:
 	cd $(COLL) && PYTHONPATH=$(CURDIR)/$(BUILD) AIRGAP_AWS_CLI=$(CURDIR)/$(AWSCLI_VENV)/bin/aws $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/emulator
 
 sanity: setup system-packages
+	@$(MAKE) --no-print-directory suite-sanity
+suite-sanity:
 	tests/utils/install_get_pip_offline.sh $(PY)
 	cd $(COLL) && ansible-test sanity --venv --python 3.11 --color no
 
 integration: setup system-packages
+	@$(MAKE) --no-print-directory suite-integration
+suite-integration:
 	tests/utils/integration.sh
 
 # ruff (ruff.toml: lint, then format --check) on this checkout's Python code; ansible-lint
 # (.ansible-lint: production profile, offline, nothing from Galaxy) on the collection copy, then
 # on every plugin's EXAMPLES written out as playbooks (tests/utils/lint_examples.py).
 lint: setup
+	@$(MAKE) --no-print-directory suite-lint
+suite-lint:
 	tests/utils/lint.sh
 
 # docs/reference/ (committed, read in the repository) and the HTML site in $(BUILD)/docs/html; docs-check,
@@ -92,6 +115,8 @@ docs: setup
 	tests/utils/docs.sh site
 
 docs-check: setup
+	@$(MAKE) --no-print-directory suite-docs-check
+suite-docs-check:
 	tests/utils/docs.sh check
 	tests/utils/docs.sh site
 
@@ -102,12 +127,14 @@ docs-check: setup
 # $(BUILD)/molecule, so build trees do not share them.
 MOLECULE_VENV := .venv-molecule
 .PHONY: molecule
-$(MOLECULE_VENV)/.stamp: tests/requirements-molecule.txt
+$(MOLECULE_VENV)/.stamp: tests/requirements-molecule.txt $(UV)
 	$(PYTHON) -m venv $(MOLECULE_VENV)
-	$(MOLECULE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements-molecule.txt
+	$(UV_INSTALL) $(MOLECULE_VENV)/bin/python -r tests/requirements-molecule.txt
 	touch $@
 
 molecule: setup system-packages $(MOLECULE_VENV)/.stamp
+	@$(MAKE) --no-print-directory suite-molecule
+suite-molecule:
 	cd $(COLL) && PATH=$(CURDIR)/$(MOLECULE_VENV)/bin:$$PATH \
 	  MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/$(BUILD)/molecule \
 	  AIRGAP_EMULATOR_PYTHON=$(CURDIR)/$(PY) \
@@ -122,6 +149,8 @@ bench: setup system-packages $(AWSCLI_VENV)/.stamp
 # emulator (tests/reliability/, docs/reliability.md). `make stress` runs the same suites scaled up
 # (STRESS=1) and prints the figures, also written to $(BUILD)/reliability-figures.json.
 reliability: setup system-packages
+	@$(MAKE) --no-print-directory suite-reliability
+suite-reliability:
 	cd $(COLL) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/reliability
 
 stress: setup system-packages
@@ -132,18 +161,31 @@ stress: setup system-packages
 # and an integration target (tests/utils/artifact.sh); and as part of an execution environment
 # (tests/utils/ee_check.sh: ansible-builder create, no image built or pulled).
 artifact: setup system-packages
+	@$(MAKE) --no-print-directory suite-artifact
+suite-artifact:
 	tests/utils/artifact.sh
 
 ee-check: setup
+	@$(MAKE) --no-print-directory suite-ee-check
+suite-ee-check:
 	tests/utils/ee_check.sh
 
 # The runtime loaders and the registry client (tests/runtimes/) against real containerd, dockerd, podman and
 # distribution registries (plain http, basic auth over TLS, token auth), started as root in a temporary directory.
 runtimes: setup system-packages
+	@$(MAKE) --no-print-directory suite-runtimes
+suite-runtimes:
 	cd $(COLL) && PYTHONPATH=$(CURDIR)/$(BUILD) $(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider tests/runtimes
 
-test: lint units emulator-test sanity integration docs-check molecule reliability runtimes artifact ee-check
-	@echo "make test: all checks passed"
+# make test: the set-up once (the three environments and the Debian packages side by side), then every
+# suite through tests/utils/suites.sh: TEST_JOBS suites at a time (default 2), each one's output in one block
+# with its result, wall time and CPU seconds, and a table at the end; any failed suite fails the run.
+# Longest first (the times of docs/testing.md), so that the short suites fill in at the end. `make SUITE`
+# is SUITE's set-up and then `make suite-SUITE`, the suite alone.
+TEST_SUITES := integration sanity lint runtimes reliability molecule emulator-test docs-check artifact units ee-check
+test:
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target setup system-packages $(AWSCLI_VENV)/.stamp $(MOLECULE_VENV)/.stamp
+	tests/utils/suites.sh $(TEST_SUITES)
 
 clean:
 	-tests/utils/emulator.sh stop 2>/dev/null

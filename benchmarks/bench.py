@@ -36,6 +36,7 @@ REPS = {
     "delivery": (3, 1),
     "big_layer": (3, 1),
     "via": (3, 1),
+    "bundle_delta": (3, 1),
     "profile": (5, 2),
 }
 # The download module's runs are long (500 MB each): fewer of them.

@@ -9,6 +9,7 @@ import statistics
 import time
 from collections import defaultdict
 
+import bundles
 from runners import CommandError
 from workload import BIG_IMAGE
 from workload import ECR_OPERATIONS
@@ -277,7 +278,7 @@ def big_layer(bench, reps):
         bench.workload.forget(spec)
 
 
-# ---------------------------------------------------------------------- how the bytes travel (row 8)
+# ---------------------------------------------------------------------- how the bytes travel (row 9)
 
 
 def via_contenders(bench, common):
@@ -333,4 +334,5 @@ GROUPS = {
     "delivery": delivery,
     "big_layer": big_layer,
     "via": via,
+    "bundle_delta": bundles.bundle_delta,
 }

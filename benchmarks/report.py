@@ -6,6 +6,7 @@ import os
 import statistics
 from dataclasses import dataclass
 
+import bundles
 from groups import CONCURRENCIES
 from groups import DELIVERY_SIZE
 from groups import DIGEST_COUNTS
@@ -140,6 +141,10 @@ def table_rows(results, latency_ms, s3_rate_mb):
     size = big_layer_size()
     for name, label in BIG_LAYER_CONTENDERS:
         rows.append(measured_row(results, ("big_layer", name, size), label, size, ("big_layer", "image_fetch", size)))
+    rows.append(Row(bundles.section_label(results), section=True))
+    for name, label in bundles.CONTENDERS:
+        key = ("bundle_delta", name, bundles.SIZE)
+        rows.append(measured_row(results, key, label, bundles.SIZE, ("bundle_delta", "full", bundles.SIZE)))
     kept = [row for row in rows if row.section or row.wall is not None]
     return [
         row
@@ -272,7 +277,17 @@ def targets(results):
         ),
         fixed_cost_target(results),
         per_host_target(results),
+        delta_target(results),
     ]
+
+
+def delta_target(results):
+    """T10: a delta bundle after one changed layer is the size of that layer."""
+    target = Target(
+        "T10", "delta bundle bytes / changed layer bytes", "<=", 1.05, measured=bundles.delta_ratio(results)
+    )
+    target.basis = "every file of the bundle directory" if target.measured is not None else ""
+    return target
 
 
 def fixed_cost_target(results):

@@ -1,6 +1,6 @@
 # Copyright: Contributors to the airgap.ecr collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Row 8 (how the bytes travel: image_fetch_via) in the table, and its targets."""
+"""Row 9 (how the bytes travel: image_fetch_via) in the table, and its targets."""
 
 from groups import FLEET_FORKS
 from groups import rate_text
@@ -20,7 +20,7 @@ VIA_CONTENDERS = (
 
 
 def rows(results, s3_rate_mb):
-    """The section of row 8, with the bytes each contender pulled from S3 in its label; [] when not measured."""
+    """The section of row 9, with the bytes each contender pulled from S3 in its label; [] when not measured."""
     size = via_size()
     found = []
     for name, label in VIA_CONTENDERS:
@@ -33,7 +33,7 @@ def rows(results, s3_rate_mb):
     if not found:
         return []
     title = (
-        f"Row 8: about 200 MB to {VIA_HOSTS} local hosts ({min(VIA_HOSTS, FLEET_FORKS)} forks); blob downloads "
+        f"Row 9: about 200 MB to {VIA_HOSTS} local hosts ({min(VIA_HOSTS, FLEET_FORKS)} forks); blob downloads "
         f"{rate_text(s3_rate_mb)}; ratio = row / controller"
     )
     return [Row(title, section=True)] + found
@@ -44,11 +44,11 @@ def targets(results):
     controller, direct, copy = (("via", name, size) for name in ("controller", "direct", "copy"))
     return [
         least_favourable(
-            Target("T10", f"bytes from S3, controller / direct, {size}", "<=", 1.5 / VIA_HOSTS),
+            Target("T11", f"bytes from S3, controller / direct, {size}", "<=", 1.5 / VIA_HOSTS),
             _ratios(results, controller, direct, ("s3_bytes",)),
         ),
         least_favourable(
-            Target("T11", f"controller / download then ansible.builtin.copy, {size}", "<=", 1.0),
+            Target("T12", f"controller / download then ansible.builtin.copy, {size}", "<=", 1.0),
             _ratios(results, controller, copy, ("wall",)),
         ),
     ]

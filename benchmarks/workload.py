@@ -54,7 +54,7 @@ class ImageSpec:
 LAYERS_IMAGE = ImageSpec("bench/layers", "50", 50, 1024, 10000)
 FLEET_IMAGE = ImageSpec("bench/fleet", "10", 10, 64 * 1024, 20000)
 BIG_IMAGE = ImageSpec("bench/big", "500mb", 10, 50 * 1000 * 1000, 30000)
-# Row 8: an image of about 200 MB (4 layers of 50 MB, BENCH_VIA_MB in all) to 20 hosts (BENCH_VIA_HOSTS).
+# Row 9: an image of about 200 MB (4 layers of 50 MB, BENCH_VIA_MB in all) to 20 hosts (BENCH_VIA_HOSTS).
 VIA_HOSTS = int(os.environ.get("BENCH_VIA_HOSTS") or 20)
 VIA_IMAGE = ImageSpec("bench/via", "200mb", 4, int(os.environ.get("BENCH_VIA_MB") or 200) * 1000 * 1000 // 4, 50000)
 TILE = 1024 * 1024

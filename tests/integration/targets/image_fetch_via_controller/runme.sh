@@ -3,31 +3,19 @@
 # refused): the controller downloads each blob once into its cache and sends each host only what it
 # lacks; the emulator's request log shows one download per blob for the whole play, and none in a
 # second run; a host that lost a layer gets that layer only; check mode writes nothing.
+# shellcheck disable=SC2154 # workdir, python and emulator come from role_target.sh
 set -eu
-for arg in "$@"; do
-  case "$arg" in @*) config=${arg#@} ;; esac
-done
-[ -f "${config:-}" ] || { echo "no -e @FILE among the arguments: $*" >&2; exit 2; }
-command -v skopeo >/dev/null || { echo "skopeo is needed (apt-get install skopeo)" >&2; exit 1; }
-emulator=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("emulator_control_url") or "")' "$config")
-
-workdir=$(mktemp -d)
-export ANSIBLE_ROLES_PATH=..
-python=$(command -v python)
+export description=image.json
+export cleanup_playbook=../image_fetch/cleanup.yml
+# shellcheck disable=SC1091 # role_target.sh is read where the target runs
+. ../setup_ecr_test_image/role_target.sh
 shared=../image_fetch
-cleanup() {
-  ansible-playbook "$shared/cleanup.yml" -e "@$workdir/image.json" "$@" >/dev/null 2>&1 || true
-  rm -rf "$workdir"
-}
-trap 'cleanup "$@"' EXIT
 
 inventory() {  # inventory FILE DIR: two hosts whose layouts are under DIR
   {
     echo "[fleet]"
     for host in host1 host2; do echo "$host image_fetch_dest=$2/$host"; done
-    echo "[fleet:vars]"
-    echo "ansible_connection=local"
-    echo "ansible_python_interpreter=$python"
+    fleet_vars
   } >"$1"
 }
 play() {  # play LOG ARGS...: run fetch.yml, keep the output in LOG
