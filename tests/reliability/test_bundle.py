@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -170,3 +171,47 @@ def test_parts_are_joined_and_a_missing_or_corrupt_part_is_refused(run, emu, tmp
     for dest in others.values():
         assert tree_state(str(dest)) == [["(absent)"]]
     assert not os.path.exists(tmp_path / "work-missing") and not os.path.exists(tmp_path / "work-corrupt")
+
+
+def test_a_blob_changed_after_the_verification_is_refused_on_the_host(ansible, emu, run, tmp_path, pushed):
+    """The bytes sent are checked on the host against the digest, not against the controller's file: a blob of the
+    verified layout changed before it is sent (a bundle on writable media) is refused, and nothing is laid out."""
+    create(run, emu, tmp_path / "b1", TWO)
+    base = pushed["app"]["layers"][0]["digest"]
+    blob = tmp_path / "b1" / "layout" / "blobs" / "sha256" / base.split(":")[1]
+    flip = "import sys; f = open(sys.argv[1], 'r+b'); b = f.read(1); f.seek(0); f.write(bytes([b[0] ^ 1]))"
+    play = {
+        "hosts": "fleet",
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": "Verify the bundle",
+                "airgap.ecr.bundle": {"step": "verify", "src": str(tmp_path / "b1"), "work_dir": str(tmp_path / "w")},
+                "delegate_to": "localhost",
+                "run_once": True,
+                "register": "verified",
+            },
+            {
+                "name": "Change a blob of the verified layout",
+                "ansible.builtin.command": {"argv": [sys.executable, "-c", flip, str(blob)]},
+                "delegate_to": "localhost",
+                "run_once": True,
+            },
+            {
+                "name": "Deliver",
+                "ansible.builtin.include_role": {"name": "airgap.ecr.image_fetch", "tasks_from": "bundle"},
+                "vars": {
+                    "image_fetch__bundle": "{{ verified }}",
+                    "image_fetch_dest": "{{ dest }}",
+                    "image_fetch_platform": "linux/amd64",
+                },
+            },
+        ],
+    }
+    dest = tmp_path / "h1"
+    result = ansible.run([play], ansible.inventory({"h1": {"dest": str(dest)}}))
+    assert result.rc != 0 and base in result.text, result
+    assert not os.path.exists(dest / "blobs" / "sha256" / base.split(":")[1])
+    assert not os.path.exists(dest / "index.json")
+    store = dest / "blobs" / "sha256"
+    assert not store.exists() or [name for name in os.listdir(store) if name.startswith(".")] == []
