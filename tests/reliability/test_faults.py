@@ -322,8 +322,8 @@ def test_role_with_unreachable_endpoint_fails_clearly(emu, ansible, tmp_path, fi
         sock.close()
     assert run.rc != 0, run
     assert (
-        f"{DEMO}:1.0 for linux/amd64: Could not get image {DEMO}:1.0: endpoint unreachable: could not connect to the "
-        "ECR endpoint" in run.output
+        f"for platform linux/amd64: images[0]: Could not get image {DEMO}:1.0: endpoint unreachable: could not "
+        "connect to the ECR endpoint" in run.output
     ), run
     assert not (tmp_path / "host1").exists()
     figures.add("faults", "connection refused: image_fetch role run until it fails (s)", f"{run.seconds:.1f}")
