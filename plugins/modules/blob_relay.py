@@ -97,7 +97,7 @@ attributes:
 notes:
   - The server is a Python process of the standard library, started from the module by a double fork; it needs
     Linux C(/proc) to be told apart from another process with the same pid.
-  - Run it with C(no_log=true) on the task: O(prefix) is masked by the module, but Ansible shows a task's arguments
+  - Run it with C(no_log=true) on the task. O(prefix) is masked by the module, but Ansible shows a task's arguments
     in other places (for example with C(-vvv) or a failing template).
 seealso:
   - module: airgap.ecr.oci_layout

@@ -2,7 +2,8 @@
 # The image_fetch role on three inventory hosts (local connection, one layout each):
 # skopeo and umoci read the result; one resolution serves all hosts; a second run changes
 # nothing; check mode writes nothing; remembered URLs that expired are refreshed for a later
-# serial batch; a corrupted blob fails the run and leaves no file behind.
+# serial batch; a corrupted blob fails the run and leaves no file behind; with image_fetch_via=relay,
+# S3 serves each blob once for the three hosts.
 set -eu
 for arg in "$@"; do
   case "$arg" in @*) config=${arg#@} ;; esac
@@ -80,6 +81,21 @@ inventory "$workdir/inventory" "$workdir/check"
 play "$workdir/check.log" --check "$@" || { cat "$workdir/check.log"; exit 1; }
 [ ! -e "$workdir/check" ] || { find "$workdir/check"; echo "check mode wrote files" >&2; exit 1; }
 grep -q "would_fetch\|blobs fetched" "$workdir/check.log" || true
+
+if [ -n "$emulator" ]; then
+  echo "== relay: host1 downloads from S3 once and serves host2 and host3; the relay is stopped at the end"
+  port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  inventory "$workdir/inventory" "$workdir/relay"
+  play "$workdir/relay.log" -e image_fetch_via=relay -e image_fetch_relay_host=host1 \
+    -e image_fetch_relay_address=127.0.0.1 -e "image_fetch_relay_port=$port" "$@" || { cat "$workdir/relay.log"; exit 1; }
+  ansible-playbook verify.yml -e "@$workdir/image.json" -e expected_resolutions=1 -e expected_downloads=1 "$@"
+  for host in host1 host2 host3; do
+    skopeo inspect "oci:$workdir/relay/$host:test" >/dev/null
+    [ -z "$(find "$workdir/relay/$host" -name '.*')" ] || { echo "temporary files left in $workdir/relay/$host" >&2; exit 1; }
+  done
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then echo "the relay still listens on port $port" >&2; exit 1; fi
+  if grep -Eq '[A-Za-z0-9_-]{22,}/blobs/' "$workdir/relay.log"; then echo "a relay URL is in the output" >&2; exit 1; fi
+fi
 
 if [ -n "$emulator" ]; then
   echo "== serial batches: the remembered URLs expire before the third batch and are resolved again"
