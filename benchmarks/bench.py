@@ -34,6 +34,7 @@ REPS = {
     "fleet": (3, 1),
     "delivery": (3, 1),
     "big_layer": (3, 1),
+    "relay": (3, 1),
     "profile": (5, 2),
 }
 # The download module's runs are long (500 MB each): fewer of them.

@@ -5,6 +5,7 @@ contender runs once, in an order rotated from one repetition to the next."""
 
 import os
 import shutil
+import socket
 import statistics
 import time
 from collections import defaultdict
@@ -14,6 +15,7 @@ from workload import BIG_IMAGE
 from workload import ECR_OPERATIONS
 from workload import FLEET_IMAGE
 from workload import LAYERS_IMAGE
+from workload import ImageSpec
 from workload import big_layer_image
 from workload import blob_bytes
 from workload import blob_digests
@@ -283,3 +285,86 @@ GROUPS = {
     "delivery": delivery,
     "big_layer": big_layer,
 }
+
+
+# ---------------------------------------------------------------------- relay (row 8)
+
+# Row 8: RELAY_HOSTS local hosts, an image of RELAY_MB MB in 4 layers (BENCH_RELAY_HOSTS, BENCH_RELAY_MB).
+RELAY_HOSTS = int(os.environ.get("BENCH_RELAY_HOSTS") or 20)
+RELAY_MB = int(os.environ.get("BENCH_RELAY_MB") or 200)
+
+
+def relay_image():
+    return ImageSpec("bench/relay", f"{RELAY_MB}mb", 4, RELAY_MB * 1000 * 1000 // 4, 40000)
+
+
+def relay_size():
+    return f"H={RELAY_HOSTS}"
+
+
+def s3_bytes(entries, sizes):
+    """The bytes S3 (the emulator) sent in answer to downloads, from its request log."""
+    total = 0
+    for entry in entries:
+        if entry["operation"] != "GetObject" or entry["status"] not in (200, 206):
+            continue
+        digest = entry["params"]["key"].rsplit("/", 1)[-1].replace("%3A", ":")
+        first, _dash, last = (entry["params"].get("range") or "").partition("=")[2].partition("-")
+        if first and last:
+            total += int(last) - int(first) + 1
+        else:
+            total += sizes.get(digest, 0) - int(first or 0)
+    return total
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def relay_contenders(bench, spec, inventory):
+    runner = bench.runner
+    common = {"repository": spec.repository, "tag": spec.tag}
+    relay = {
+        "image_fetch_via": "relay",
+        "image_fetch_relay_host": host_names(1)[0],
+        "image_fetch_relay_address": "127.0.0.1",
+    }
+
+    def play(name, **variables):
+        return lambda dest: runner.playbook(name, dict(common, dest=dest, **variables), inventory, FLEET_FORKS)
+
+    return {
+        "relay": lambda dest: play("image_fetch.yml", image_fetch_relay_port=free_port(), **relay)(dest),
+        "direct": play("image_fetch.yml"),
+        "copy": lambda dest: play("copy_fanout.yml", cache=bench.scratch_dir("relay_cache"))(dest),
+    }
+
+
+def relay(bench, reps):
+    """An image to H hosts: relay (one host pulls from S3, serves the others), direct, download once then copy."""
+    spec = relay_image()
+    pushed = bench.workload.image(spec)
+    sizes = {blob["digest"]: blob["size"] for blob in [pushed["config"]] + pushed["layers"]}
+    hosts = host_names(RELAY_HOSTS)
+    delivery_network(bench)
+    contenders = relay_contenders(bench, spec, write_inventory(bench, RELAY_HOSTS))
+    try:
+        for rep in range(reps):
+            for name in rotated(contenders, rep):
+                dest = bench.scratch_dir("relay")
+                sample = contenders[name](dest)
+                check_layouts(dest, hosts)
+                if bytes_under(dest) < len(hosts) * blob_bytes(pushed):
+                    raise CommandError(f"{name} wrote {bytes_under(dest)} bytes, fewer than the image on every host")
+                shutil.rmtree(dest)
+                sample["s3_bytes"] = s3_bytes(bench.runner.last_requests, sizes)
+                bench.record("relay", name, relay_size(), sample)
+    finally:
+        shutil.rmtree(os.path.join(bench.runner.work_dir, "relay"), ignore_errors=True)
+        shutil.rmtree(os.path.join(bench.runner.work_dir, "relay_cache"), ignore_errors=True)
+        bench.workload.forget(spec)
+
+
+GROUPS["relay"] = relay

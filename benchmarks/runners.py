@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.config import Config
+from workload import api_calls
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLAYBOOKS = os.path.join(HERE, "playbooks")
@@ -85,7 +86,9 @@ class Runner:
         self.workload.emulator.clear_requests()
         before = children_cpu()
         wall = run_timed(command, env or self.env, self.work_dir)
-        ecr, api = self.workload.ecr_calls()
+        # The request log of the command, kept for a group that counts its downloads (row 8's bytes from S3).
+        self.last_requests = self.workload.emulator.requests(clear=True)
+        ecr, api = api_calls(self.last_requests)
         # CPU seconds of the command and everything it waited for (the emulator, still running, is not counted):
         # on a machine shared with other work, CPU per host says what wall time cannot.
         return {"wall": wall, "cpu": children_cpu() - before, "ecr_calls": ecr, "api_calls": api}

@@ -102,8 +102,8 @@ notes:
 seealso:
   - module: airgap.ecr.oci_layout
   - module: airgap.ecr.blob_fetch
-  - role: airgap.ecr.image_fetch
-    description: Its C(image_fetch_via=relay) mode starts and stops the relay around the downloads of a play.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
