@@ -12,7 +12,7 @@ description:
   - With O(state=started), starts a detached HTTP server on the target host (the I(relay host)) that serves the blobs
     of the OCI image layout at O(path), C(blobs/<algorithm>/<hex>), read only, to the other hosts of the play. They
     download from it with M(airgap.ecr.oci_layout) or M(airgap.ecr.blob_fetch) and verify every byte against its
-    digest, as they do from S3. This is how the role M(airgap.ecr.image_fetch) fetches once and fans out inside a
+    digest, as they do from S3. This is how the role C(airgap.ecr.image_fetch) fetches once and fans out inside a
     network with C(image_fetch_via=relay).
   - Only C(GET) and C(HEAD) of C(/<prefix>/blobs/<algorithm>/<hex>) are answered, with single byte ranges (C(Range))
     for resumed and parallel downloads. Every other path, method or digest is answered 404 with an empty body.

@@ -54,12 +54,12 @@ def home_fixture(tmp_path, monkeypatch):
     return home
 
 
-def relay_play(emu, port):
+def relay_play(emu, port, relay_host="host1"):
     return role_play(
         emu,
         image_fetch_tag="1.0",
         image_fetch_via="relay",
-        image_fetch_relay_host="host1",
+        image_fetch_relay_host=relay_host,
         image_fetch_relay_address="127.0.0.1",
         image_fetch_relay_port=port,
     )
@@ -78,7 +78,8 @@ def blob_downloads(emu):
 def test_the_relay_host_pulls_once_and_serves_the_others(emu, ansible, tmp_path, demo, home):
     port = free_port()
     hosts = {name: {"dest": str(tmp_path / name)} for name in HOSTS}
-    run = ansible.run(relay_play(emu, port), ansible.inventory(hosts))
+    # The relay is not the first host: its own destination is served, not the first host's.
+    run = ansible.run(relay_play(emu, port, relay_host="host2"), ansible.inventory(hosts))
     assert run.rc == 0, run
     for host in hosts.values():
         verify_layout(host["dest"], "1.0")
@@ -91,7 +92,7 @@ def test_the_relay_host_pulls_once_and_serves_the_others(emu, ansible, tmp_path,
     assert re.search(r"host1: linux/amd64 .* 4/4 blobs in place \(4 fetched", run.output), run
 
     emu.reset()
-    again = ansible.run(relay_play(emu, port), ansible.inventory(hosts))
+    again = ansible.run(relay_play(emu, port, relay_host="host2"), ansible.inventory(hosts))
     assert again.rc == 0 and blob_downloads(emu) == {}, again
     assert re.search(r"host3 +: ok=\d+ +changed=0 ", again.output), again
 
