@@ -332,13 +332,14 @@ def relay_contenders(bench, spec, inventory):
         "image_fetch_relay_address": "127.0.0.1",
     }
 
-    def play(name, **variables):
-        return lambda dest: runner.playbook(name, dict(common, dest=dest, **variables), inventory, FLEET_FORKS)
+    def play(name, per_run=dict):
+        """A contender: the playbook ``name`` with the variables ``per_run()`` makes for each run (a port, a cache)."""
+        return lambda dest: runner.playbook(name, dict(common, dest=dest, **per_run()), inventory, FLEET_FORKS)
 
     return {
-        "relay": lambda dest: play("image_fetch.yml", image_fetch_relay_port=free_port(), **relay)(dest),
+        "relay": play("image_fetch.yml", lambda: dict(relay, image_fetch_relay_port=free_port())),
         "direct": play("image_fetch.yml"),
-        "copy": lambda dest: play("copy_fanout.yml", cache=bench.scratch_dir("relay_cache"))(dest),
+        "copy": play("copy_fanout.yml", lambda: {"cache": bench.scratch_dir("relay_cache")}),
     }
 
 
