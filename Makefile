@@ -19,7 +19,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: reliability stress artifact ee-check runtimes
 
 help:
-	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs)"
+	@echo "make demo        - start the local ECR emulator and fetch its demo image into ./demo-out (OCI layout, archive, blobs),"
+	@echo "                   then (as root) load an image into a containerd of its own and list it with ctr"
 	@echo "make test        - lint, units, emulator, sanity, integration, docs-check, molecule, reliability, runtimes,"
 	@echo "                   artifact and ee-check (creates .venv)"
 	@echo "make lint        - ruff (lint + format check) on the Python code; ansible-lint, production profile, offline: role,"

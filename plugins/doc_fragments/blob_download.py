@@ -155,5 +155,8 @@ options:
     description:
       - PEM formatted file of CA certificates used to validate the server's certificate, instead of the
         system's.
+      - The system's CA certificates are those OpenSSL finds by default on the target host (the
+        C(SSL_CERT_FILE) and C(SSL_CERT_DIR) environment variables change them), or, when it finds none,
+        the first CA bundle of the usual places of Debian, Red Hat, SUSE, Alpine and macOS.
     type: path
 """

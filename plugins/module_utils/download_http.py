@@ -4,23 +4,23 @@
 """The downloader's HTTP side: the opener, and error text that never shows a URL.
 
 An *opener* is a callable ``opener(url, headers) -> response`` that raises
-``urllib.error.HTTPError`` for HTTP error statuses; ``url_opener()`` builds one on
-``ansible.module_utils.urls.Request``. The downloader takes it injected, so that it can be
-tested without Ansible. A download URL is a bearer credential: ``scrub()`` takes URLs and
-signatures out of any text before it becomes a message. Runs on target hosts.
+``urllib.error.HTTPError`` for HTTP error statuses; ``url_opener()`` builds one on the standard
+library's ``urllib.request`` (not ``ansible.module_utils.urls``, whose import, with the
+``cryptography`` package it loads, took a tenth of a CPU second of every module run on the
+target). The downloader takes it injected, so that it can be tested without Ansible. A download
+URL is a bearer credential: ``scrub()`` takes URLs and signatures out of any text before it
+becomes a message. Runs on target hosts: standard library only.
 """
 
+import os
 import re
 import ssl
 import time
 import urllib.error
+import urllib.request
 from http.client import HTTPException
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
-
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import Request
-from ansible.module_utils.urls import make_context
 
 from ansible_collections.airgap.ecr.plugins.module_utils.common import AIRGAP_ECR_COLLECTION_VERSION
 
@@ -92,47 +92,95 @@ OPENER_OPTIONS = {
 }
 
 
+# CA bundles of the common distributions, read when neither ca_path nor OpenSSL's default paths give any.
+CA_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/usr/local/etc/openssl/cert.pem",
+)
+
+
+def tls_context(validate_certs=True, ca_path=None, client_cert=None, client_key=None):
+    """The TLS context of every request of an opener; raises OSError (ssl.SSLError) or ValueError for bad files.
+
+    ``ca_path`` alone when given; else the system's CA certificates (OpenSSL's default paths, or
+    the first bundle of CA_BUNDLES that exists when those have none). Without ``validate_certs``
+    neither the certificate nor the host name is checked.
+    """
+    context = ssl.create_default_context(cafile=ca_path)
+    if not validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif not ca_path and not _default_cas_exist():
+        for bundle in CA_BUNDLES:
+            if os.path.isfile(bundle):
+                context.load_verify_locations(cafile=bundle)
+                break
+    if client_cert:
+        context.post_handshake_auth = True  # TLS 1.3 asks for the client certificate after the handshake
+        context.load_cert_chain(client_cert, keyfile=client_key)
+    return context
+
+
+def _default_cas_exist():
+    paths = ssl.get_default_verify_paths()
+    return bool(paths.cafile) or bool(paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath))
+
+
+def _urllib_opener(context, use_proxy):
+    """An OpenerDirector for http and https only: no cookies, no netrc, no decompression, and no redirect handler:
+
+    a 3xx answer is an HTTPError, and the opener follows it itself, with its own rules.
+    """
+    opener = urllib.request.OpenerDirector()
+    handlers = [
+        urllib.request.ProxyHandler(None if use_proxy else {}),  # None: the usual proxy environment variables
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(context=context),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ]
+    for handler in handlers:
+        opener.add_handler(handler)
+    return opener
+
+
 def url_opener(**options):
-    """An opener on ``ansible.module_utils.urls.Request``, with the options' meaning of get_url.
+    """An opener on ``urllib.request``, with the options' meaning of get_url.
 
     ``options`` are those of OPENER_OPTIONS (a module's parameters may hold more: they are ignored).
 
-    Proxies come from the usual environment variables (unless ``use_proxy`` is false). Content is
-    never decompressed (a digest is of the bytes as stored) and ``~/.netrc`` is not used (a
-    pre-signed URL carries its own authorization; another would be refused). Redirects are followed
-    here, not by urllib, for at most MAX_REDIRECTS hops: never to a scheme other than http(s), never
-    from https to http, to http only with ``allow_http`` or to one of ``http_origins`` (``http://host:port``
-    strings), and the user's ``headers`` go to the first URL's origin only (another host does not get them).
+    Proxies come from the usual environment variables (``https_proxy``, ``no_proxy``, ...; unless
+    ``use_proxy`` is false). Content is never decompressed (a digest is of the bytes as stored) and
+    ``~/.netrc`` is not used (a pre-signed URL carries its own authorization; another would be
+    refused). Redirects are followed here, not by urllib, for at most MAX_REDIRECTS hops: never to
+    a scheme other than http(s), never from https to http, to http only with ``allow_http`` or to one
+    of ``http_origins`` (``http://host:port`` strings), and the user's ``headers`` go to the first
+    URL's origin only (another host does not get them).
     """
-    # One TLS context for every request: ansible-core would load the CA certificates again for each
-    # one (about 0.2 s of CPU), and a ranged download makes many requests.
+    # One TLS context for every request: loading the CA certificates costs CPU, and a ranged
+    # download makes many requests.
     opts = {name: options.get(name, default) for name, default in OPENER_OPTIONS.items()}
-    tls = {name: opts[name] for name in ("validate_certs", "client_cert", "client_key")}
-    context = make_context(cafile=opts["ca_path"], **tls)
-    request = Request(
-        context=context,
-        use_proxy=opts["use_proxy"],
-        timeout=opts["timeout"],
-        ca_path=opts["ca_path"],
-        http_agent=USER_AGENT,
-        follow_redirects="none",
-        decompress=False,
-        use_netrc=False,
-        **tls,
-    )
+    context = tls_context(**{name: opts[name] for name in ("validate_certs", "ca_path", "client_cert", "client_key")})
+    opener = _urllib_opener(context, opts["use_proxy"])
     allow_http = opts["allow_http"]
     http_origins = frozenset(http_origin(origin) for origin in opts["http_origins"] or ())
     user_headers = dict(opts["headers"] or {})
+    timeout = opts["timeout"]
 
     def open_blob(url, request_headers):
         check_url_scheme(url, allow_http, http_origins=http_origins)
         origin = _origin(url)
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            sent = dict(user_headers) if _origin(current) == origin else {}
+            sent = {"User-Agent": USER_AGENT}
+            sent.update(user_headers if _origin(current) == origin else {})
             sent.update(request_headers)
             try:
-                return request.open("GET", current, headers=sent)
+                return opener.open(urllib.request.Request(current, headers=sent, method="GET"), timeout=timeout)
             except urllib.error.HTTPError as e:
                 if e.code not in REDIRECT_STATUSES or not e.headers.get("Location"):
                     raise
@@ -156,7 +204,7 @@ def is_tls_verification_error(error):
     """Whether ``error`` (or the reason of a URLError) is a failed TLS certificate verification."""
     if isinstance(error, urllib.error.URLError) and not isinstance(error.reason, str):
         error = error.reason
-    return isinstance(error, ssl.SSLCertVerificationError) or type(error).__name__ == "SSLValidationError"
+    return isinstance(error, ssl.SSLCertVerificationError)
 
 
 def http_error_detail(error):
@@ -226,8 +274,6 @@ def open_url(opener, url, headers):
         return opener(url, headers)
     except urllib.error.HTTPError:
         raise
-    except UrlsConnectionError as e:
-        raise BlobError(describe_network_error(e, url)) from None
     except (urllib.error.URLError, HTTPException, OSError) as e:
         if is_tls_verification_error(e):
             # Another attempt meets the same certificate: no retry (see validate_certs and ca_path).

@@ -21,7 +21,6 @@ import urllib.error
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPException
 
-from ansible_collections.airgap.ecr.plugins.module_utils.digests import CHUNK_SIZE
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import matches
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import new_hasher
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import BlobError
@@ -30,6 +29,9 @@ from ansible_collections.airgap.ecr.plugins.module_utils.download_http import co
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import describe_network_error
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import open_url
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import read_some
+
+# The hashing of the whole blob reads the parts back in pieces of this size (from the page cache, mostly).
+HASH_BUFFER_SIZE = 1024 * 1024
 
 
 class _Stopped(Exception):
@@ -136,7 +138,10 @@ class RangedFetch:
 
     def run_parts(self, todo, first_response):
         """Fetch the parts of ``todo`` at once (the first over ``first_response``) while hashing the blob in order."""
-        workers = max(1, min(self.fetch.limits["range_workers"], len(todo)))
+        # Twice as many threads as connections: a part's thread flushes and fsyncs its part after it
+        # has given its connection back, and meanwhile another thread uses that connection (the
+        # ``slots`` of the batch bound the connections, whatever the number of threads).
+        workers = max(1, min(2 * self.fetch.limits["range_workers"], len(todo)))
         pool = ThreadPoolExecutor(max_workers=workers)
         try:
             futures = {todo[0]: pool.submit(self.part, todo[0], first_response)}
@@ -152,6 +157,7 @@ class RangedFetch:
     def hash_parts(self, futures):
         """The hasher of the whole blob, read part by part from the ``.partial`` as each part completes."""
         hasher = new_hasher(self.digest)
+        view = memoryview(bytearray(HASH_BUFFER_SIZE))  # one buffer, read into again and again
         with self.layout.open_partial_rw(self.digest) as handle:
             for index, (first, last) in enumerate(self.parts):
                 if index in futures:
@@ -159,16 +165,18 @@ class RangedFetch:
                         futures[index].result()
                     except _Stopped:
                         raise self.failure from None
-                handle.seek(first)
-                remaining = last + 1 - first
-                while remaining:
-                    chunk = handle.read(min(CHUNK_SIZE, remaining))
-                    if not chunk:
-                        ended = handle.tell()
-                        raise BlobError(f"the download file ended at byte {ended}, before the blob's {self.size} bytes")
-                    hasher.update(chunk)
-                    remaining -= len(chunk)
+                self.hash_part(hasher, handle.fileno(), view, first, last)
         return hasher
+
+    def hash_part(self, hasher, fd, view, first, last):
+        """Hash bytes ``first`` to ``last`` of the file ``fd``, read into ``view`` (no copy, no new buffer)."""
+        position = first
+        while position <= last:
+            count = os.preadv(fd, [view[: min(len(view), last + 1 - position)]], position)
+            if not count:
+                raise BlobError(f"the download file ended at byte {position}, before the blob's {self.size} bytes")
+            hasher.update(view[:count])  # hashlib lets go of the GIL for a buffer this size
+            position += count
 
     def verify(self, hasher):
         if matches(hasher, self.digest):

@@ -66,16 +66,23 @@ def missing_blobs(layout, parsed):
 
 
 def fetch_image_blobs(layout, params, request, check_mode):
-    """Download the listed blobs; the download result without ``failures`` and ``changed``, or None."""
+    """Download the listed blobs of one image; see ``fetch_needed_blobs``."""
+    return fetch_needed_blobs(layout, params, request, manifest_blobs(request["source"]), check_mode)
+
+
+def fetch_needed_blobs(layout, params, request, needed, check_mode):
+    """Download the listed blobs; the download result without ``failures`` and ``changed``, or None.
+
+    ``needed`` (``{digest: size}``) are the blobs the manifests need: each must be listed or in place.
+    """
     blobs = request["blobs"]
     if not blobs:
         return None
-    needed = manifest_blobs(request["source"])
     for blob in blobs:
         if blob["size"] is None and blob["digest"] in needed:
             blob["size"] = needed[blob["digest"]]  # the manifest's size is enforced on the download
     listed = {blob["digest"] for blob in blobs}
-    unlisted = [digest for digest in missing_blobs(layout, request["source"]) if digest not in listed]
+    unlisted = [digest for digest, size in needed.items() if digest not in listed and layout.blob_size(digest) != size]
     if unlisted:
         raise ImageLayoutError(
             f"blobs does not list every blob the manifest needs, and the layout at {layout.root} lacks: "
@@ -129,6 +136,7 @@ def write_image(layout, params, request, check_mode):
     with nullcontext() if check_mode else layout.locked():
         planned = [
             ("blob", entry["digest"], text),
+            *source_blob(params, text, source_digest),
             ("file", OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT),
             # last: the layout is complete once it is there
             ("file", INDEX_FILE, merged_index(layout.read_text(INDEX_FILE), entry, layout.path_of(INDEX_FILE))),
@@ -150,6 +158,16 @@ def write_image(layout, params, request, check_mode):
         return converge_attributes(layout, request, result, check_mode)
 
 
+def source_blob(params, text, source_digest):
+    """The registry's exact manifest as a blob under its registry digest, for a converted manifest whose bytes have it.
+
+    image_load and image_push read it back, so every runtime and registry gets the registry's digest.
+    """
+    if text == params["manifest"] or digest_of(params["manifest"]) != source_digest:
+        return []
+    return [("blob", source_digest, params["manifest"])]
+
+
 def write_archive(layout, archive, result, check_mode):
     """Rewrite the oci-archive when asked for and when its content would differ (the caller holds the layout lock)."""
     if not archive:
@@ -166,6 +184,13 @@ def write_archive(layout, archive, result, check_mode):
 def converge_attributes(layout, request, result, check_mode):
     """Give the image's existing files the mode, owner and group asked for (new ones got them when written)."""
     digests = list(manifest_blobs(request["source"])) + [result["manifest_digest"]]
+    if result["converted"] and result["source_digest"] != result["manifest_digest"]:
+        digests.append(result["source_digest"])
+    return converge_files(layout, digests, result, check_mode)
+
+
+def converge_files(layout, digests, result, check_mode):
+    """Give the blobs ``digests``, oci-layout, index.json and the archive the mode, owner and group asked for."""
     changed = layout.converge(digests, [OCI_LAYOUT_FILE, INDEX_FILE], result.get("archive"), check_mode)
     result["changed"] = result["changed"] or changed
     return result

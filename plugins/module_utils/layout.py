@@ -23,6 +23,7 @@ from ansible_collections.airgap.ecr.plugins.module_utils.digests import hash_str
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import matches
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import split_digest
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_fs import LayoutError
+from ansible_collections.airgap.ecr.plugins.module_utils.layout_index import FULL_NAME
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_index import OCI_INDEX_TYPE
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_index import REF_NAME
 from ansible_collections.airgap.ecr.plugins.module_utils.layout_index import SOURCE_DIGEST
@@ -45,6 +46,7 @@ __all__ = [
     "index_entry",
     "merged_index",
     "OCI_INDEX_TYPE",
+    "FULL_NAME",
     "REF_NAME",
     "SOURCE_DIGEST",
     "SOURCE_MEDIA_TYPE",

@@ -47,6 +47,11 @@ _NEEDS_CREDENTIALS = "the registry requires authentication: set image_fetch_push
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 
+def _reference(tag):
+    """A tag, or a digest (``sha256:<hex>``), as it goes into a manifest URL."""
+    return quote(tag, safe=":")
+
+
 class RegistryPushError(ImageDeliveryError):
     """The registry refused the image or could not be reached; never holds a credential."""
 
@@ -219,14 +224,14 @@ class RegistryClient:
         """The digest the registry has under ``repository:tag`` (None when the tag is absent)."""
         self._repository, self._target = repository, self._target or f"{repository}:{tag}"
         response = self.request(
-            "HEAD", f"/v2/{self._repository}/manifests/{quote(tag)}", {"Accept": media_type}, expect=(200, 404)
+            "HEAD", f"/v2/{self._repository}/manifests/{_reference(tag)}", {"Accept": media_type}, expect=(200, 404)
         )
         if response.getcode() != 200:
             return None
         if response.headers.get("Docker-Content-Digest"):
             return response.headers["Docker-Content-Digest"]
         # Not every registry sends the header: the digest of the bytes it serves is the same answer.
-        response = self.request("GET", f"/v2/{repository}/manifests/{quote(tag)}", {"Accept": media_type})
+        response = self.request("GET", f"/v2/{repository}/manifests/{_reference(tag)}", {"Accept": media_type})
         return digest_of(response.read(MAX_MANIFEST_BYTES + 1))
 
     def has_blob(self, digest):
@@ -301,19 +306,24 @@ class RegistryClient:
         """``(present_digest, missing_blobs)`` for pushing ``image`` as ``tag``."""
         present = self.manifest_digest(self._repository, tag, image.media_type)
         if present == image.digest:
+            # The repository holds the manifest, so it holds its blobs: a later image may mount them from here.
+            for blob in image.blobs():
+                self._seen.setdefault(blob["digest"], self._repository)
             return present, []
         return present, [blob for blob in image.blobs() if not self.has_blob(blob["digest"])]
 
     def push(self, image, repository, tag, check_mode=False):
-        """Push ``image`` (a RuntimeImage) as ``repository:tag``; returns a result dict."""
+        """Push ``image`` (a RuntimeImage) as ``repository:tag``, or by digest when ``tag`` is its digest."""
         if not isinstance(repository, str) or not REPOSITORY_RE.fullmatch(repository) or len(repository) > 255:
             raise ImageInputError(
                 f"repository {repository!r} is not a registry repository name: lowercase path components "
                 "separated by '/', for example 'team/app'"
             )
-        if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
-            raise ImageInputError(f"tag {tag!r} is not a valid tag: up to 128 letters, digits, '_', '.' or '-'")
-        self._repository, self._target = repository, f"{repository}:{tag}"
+        if not isinstance(tag, str) or not (TAG_RE.fullmatch(tag) or tag == image.digest):
+            raise ImageInputError(
+                f"tag {tag!r} is not a valid tag: up to 128 letters, digits, '_', '.' or '-' (or the image's digest)"
+            )
+        self._repository, self._target = repository, f"{repository}{'@' if tag == image.digest else ':'}{tag}"
         present, missing = self._plan(image, tag)
         actions = [] if present == image.digest else [f"upload {len(missing)} blob(s)", f"put manifest {image.digest}"]
         sent = {"uploaded": [], "mounted": []}
@@ -337,7 +347,7 @@ class RegistryClient:
     def _put_manifest(self, image, tag):
         headers = {"Content-Type": image.media_type, "Content-Length": str(len(image.manifest))}
         response = self.request(
-            "PUT", f"/v2/{self._repository}/manifests/{quote(tag)}", headers, image.manifest, expect=(201, 200)
+            "PUT", f"/v2/{self._repository}/manifests/{_reference(tag)}", headers, image.manifest, expect=(201, 200)
         )
         reported = response.headers.get("Docker-Content-Digest")
         if reported and reported != image.digest:

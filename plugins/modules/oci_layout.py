@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: oci_layout
 version_added: 0.1.0
-short_description: Write an OCI image layout from a manifest, downloading its blobs or finding them in place
+short_description: Write an OCI image layout of one image or a set, downloading the blobs or finding them in place
 description:
   - Runs on the target host. Writes the manifest blob, the C(oci-layout) file and, last, C(index.json) with
     an entry named O(ref_name) (annotation C(org.opencontainers.image.ref.name)), so that C(skopeo), C(umoci),
@@ -19,7 +19,9 @@ description:
     example by M(airgap.ecr.blob_fetch).
   - A Docker v2 schema 2 manifest is converted to OCI media types (the config and layer bytes, digests and sizes
     are unchanged; only the manifest is new). The digest and media type it had in the registry are kept in the
-    index entry's annotations C(io.github.airgap-ecr.source.digest) and C(io.github.airgap-ecr.source.media-type).
+    index entry's annotations C(io.github.airgap-ecr.source.digest) and C(io.github.airgap-ecr.source.media-type),
+    and its exact bytes are kept as a blob under that digest (when O(source_digest) is their digest), so that
+    M(airgap.ecr.image_load) and M(airgap.ecr.image_push) give runtimes and registries the registry's digest.
     OCI manifests are written byte for byte.
   - Other entries of an existing C(index.json) are kept; an entry with the same O(ref_name) is replaced. The index
     is read, merged and replaced under a lock on the layout (a C(flock) on O(dest)), so two runs adding different
@@ -27,6 +29,16 @@ description:
     not an object with a C(manifests) list) is never replaced; the task fails naming it.
   - Every file is written to a temporary name and renamed into place; C(index.json) is written last, so a
     layout that a tool can open is always complete. Nothing is rewritten when it is already as it should be.
+  - With O(images), one run writes a whole image set into the layout. The blobs of O(blobs) (the union of the
+    images' blobs, each listed once) are downloaded first, each once however many images use it; then, under the
+    layout lock, each image's manifest is written byte for byte as the registry served it, as a blob under its
+    registry digest (and, for a Docker v2 schema 2 manifest, its OCI conversion too, which the index entry points
+    at), then C(oci-layout) and, last, C(index.json) with one entry per image. Each entry is named by its
+    O(images[].ref_name) (C(org.opencontainers.image.ref.name)) and by its full O(images[].name)
+    (C(io.containerd.image.name)), and carries C(io.github.airgap-ecr.source.digest) and
+    C(io.github.airgap-ecr.source.media-type). An existing entry of the same full name is replaced, one of
+    another full name under the same ref name makes the task fail (the ref name would be ambiguous).
+  - Every image of O(images) is checked before any download; two images with the same name or ref name are refused.
   - Optionally packs the layout into an uncompressed tar (an C(oci-archive)) that C(podman load) and
     C(skopeo copy oci-archive:...) read.
 author:
@@ -40,8 +52,8 @@ options:
     description:
       - The image manifest's exact text, as returned by M(airgap.ecr.ecr_image_layers) in
         RV(airgap.ecr.ecr_image_layers#module:manifest).
+      - Exactly one of O(manifest) (one image) and O(images) (a set) is required.
     type: str
-    required: true
   media_type:
     description: The manifest's media type, when the manifest does not state it.
     type: str
@@ -54,11 +66,72 @@ options:
     description:
       - The name of the image in the layout (the tag part of C(oci:<dest>:<ref_name>)).
       - Letters, digits, C(_), C(.) and C(-), at most 300 characters, not starting with C(.) or C(-).
+      - Required with O(manifest). An existing entry with this name is replaced.
     type: str
-    required: true
   platform:
     description: The image's platform as C(os/architecture[/variant]), recorded in the index entry.
     type: str
+  images:
+    description:
+      - A set of images to write in one run, instead of the one image of O(manifest), O(ref_name),
+        O(source_digest), O(media_type) and O(platform) (which cannot be given with it).
+      - Each entry is one platform's image. The entries of RV(airgap.ecr.ecr_image_layers#module:images) can be
+        given as they are (their C(image_digest) is O(images[].source_digest), their other keys are ignored), with a
+        O(images[].ref_name) added where the name's tag is not the one wanted.
+    type: list
+    elements: dict
+    suboptions:
+      manifest:
+        description: The image manifest's exact text as the registry served it (not an index). Required.
+        type: str
+      media_type:
+        description: The manifest's media type, when the manifest does not state it.
+        type: str
+      source_digest:
+        description:
+          - The manifest's digest in the registry. The manifest's text must have this digest, which keeps a manifest
+            that a template re-serialised out of the layout.
+          - Defaults to the digest of O(images[].manifest).
+        type: str
+        aliases: [image_digest]
+      name:
+        description:
+          - The image's full name, C(<registry host>/<repository>:<tag>) or C(<registry host>/<repository>@<digest>),
+            for example its ECR reference. It names the image in C(index.json) (C(io.containerd.image.name)) and
+            identifies its entry there. Required.
+        type: str
+      ref_name:
+        description:
+          - The image's name in the layout, as in C(oci:<dest>:<ref_name>). Defaults to the tag of O(images[].name);
+            required when the name has a digest instead.
+        type: str
+      platform:
+        description: The image's platform as C(os/architecture[/variant]), recorded in its index entry.
+        type: str
+      repository:
+        description: Ignored, so that an entry of RV(airgap.ecr.ecr_image_layers#module:images) can be given as it is.
+        type: raw
+      tag:
+        description: Ignored (see O(images[].repository)).
+        type: raw
+      digest:
+        description: Ignored (see O(images[].repository)).
+        type: raw
+      registry_id:
+        description: Ignored (see O(images[].repository)).
+        type: raw
+      digest_name:
+        description: Ignored (see O(images[].repository)).
+        type: raw
+      index_digest:
+        description: Ignored (see O(images[].repository)).
+        type: raw
+      config:
+        description: Ignored (see O(images[].repository)).
+        type: raw
+      layers:
+        description: Ignored (see O(images[].repository)).
+        type: raw
   archive:
     description:
       - Also write the layout as an uncompressed tar at this path (an C(oci-archive)), atomically, through a temporary
@@ -137,32 +210,77 @@ EXAMPLES = r"""
     ref_name: "1.4.2"
     platform: linux/amd64
     archive: /srv/images/app-1.4.2.tar
+
+- name: Resolve a set of images on the controller, shared blobs once
+  airgap.ecr.ecr_image_layers:
+    images:
+      - repository: team/app
+        tag: "1.4.2"
+      - repository: team/worker
+        tag: "2.0"
+    platform: linux/amd64
+  delegate_to: localhost
+  run_once: true
+  no_log: true
+  register: image_set
+
+- name: Download every distinct blob once and write all the images into one layout
+  airgap.ecr.oci_layout:
+    dest: /srv/images
+    blobs: "{{ image_set.blobs }}"
+    images: "{{ image_set.images }}"
+  no_log: true
+  register: layout
 """
 
 RETURN = r"""
 manifest_digest:
   description: The digest of the manifest in the layout (differs from RV(source_digest) when converted).
-  returned: always
+  returned: with O(manifest)
   type: str
 source_digest:
   description: The manifest's digest in the registry.
-  returned: always
+  returned: with O(manifest)
   type: str
 converted:
   description: Whether a Docker manifest was converted to OCI media types.
-  returned: always
+  returned: with O(manifest)
   type: bool
 ref_name:
   description: The name of the image in the layout.
-  returned: always
+  returned: with O(manifest)
   type: str
+images:
+  description: One entry per image of O(images), in input order.
+  returned: with O(images)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The image's full name.
+      type: str
+    ref_name:
+      description: The image's name in the layout.
+      type: str
+    manifest_digest:
+      description: The digest of the manifest that its index entry points at (differs from the source when converted).
+      type: str
+    source_digest:
+      description: The manifest's digest in the registry; the layout holds those exact bytes as a blob.
+      type: str
+    converted:
+      description: Whether a Docker manifest was converted to OCI media types for the index.
+      type: bool
+    changed:
+      description: Whether this run wrote (in check mode, would write) its manifests, its index entry or its blobs.
+      type: bool
 files:
   description: The layout files written (or, in check mode, that would be written) by this run.
   returned: always
   type: list
   elements: str
 missing:
-  description: In check mode, the blobs the manifest needs that are not in the layout yet (empty otherwise).
+  description: In check mode, the blobs the manifests need that are not in the layout yet (empty otherwise).
   returned: always
   type: list
   elements: str
@@ -213,6 +331,10 @@ download:
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import ImageLayoutError
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import image_request
 from ansible_collections.airgap.ecr.plugins.module_utils.image_layout import write_image
+from ansible_collections.airgap.ecr.plugins.module_utils.image_set_layout import IMAGE_OPTION_SPEC
+from ansible_collections.airgap.ecr.plugins.module_utils.image_set_layout import SINGLE_IMAGE_OPTIONS
+from ansible_collections.airgap.ecr.plugins.module_utils.image_set_layout import image_set_request
+from ansible_collections.airgap.ecr.plugins.module_utils.image_set_layout import write_image_set
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import LAYOUT_ARGUMENT_SPEC
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import LayoutError
 from ansible_collections.airgap.ecr.plugins.module_utils.layout import layout_from_params
@@ -227,11 +349,12 @@ def main():
     module = TargetModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
-            manifest=dict(type="str", required=True),
+            manifest=dict(type="str"),
             media_type=dict(type="str"),
             source_digest=dict(type="str"),
-            ref_name=dict(type="str", required=True),
+            ref_name=dict(type="str"),
             platform=dict(type="str"),
+            images=dict(type="list", elements="dict", options=IMAGE_OPTION_SPEC),
             archive=dict(type="path"),
             blobs=blobs_option(),
             mode=dict(type="raw"),
@@ -240,11 +363,19 @@ def main():
             **LAYOUT_ARGUMENT_SPEC,
             **DOWNLOAD_ARGUMENT_SPEC,
         ),
+        mutually_exclusive=[["images", option] for option in SINGLE_IMAGE_OPTIONS],
+        required_one_of=[["manifest", "images"]],
+        required_together=[["manifest", "ref_name"]],
         supports_check_mode=True,
     )
     try:
-        request = image_request(module.params)
-        result = write_image(layout_from_params(module.params).check(), module.params, request, module.check_mode)
+        if module.params["images"] is not None:
+            request = image_set_request(module.params)
+            write = write_image_set
+        else:
+            request = image_request(module.params)
+            write = write_image
+        result = write(layout_from_params(module.params).check(), module.params, request, module.check_mode)
     except (ValidationError, ManifestError, LayoutError) as e:
         module.fail_json(msg=str(e))
     except ImageLayoutError as e:

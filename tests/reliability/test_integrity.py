@@ -217,15 +217,17 @@ def test_role_truncated_blob_then_a_clean_run(emu, ansible, tmp_path, demo):
 def test_role_manifest_not_matching_its_digest(emu, ansible, tmp_path, demo):
     emu.faults(operation="BatchGetImage", count=None, corrupt=True)
     run, dest = role_failure(emu, ansible, tmp_path, "tampered", image_fetch_tag="1.0")
-    assert f"{DEMO}:1.0 for linux/amd64: the manifest of {DEMO}:1.0 bytes have the digest" in run.output, run
+    assert (
+        f"Could not resolve 1 of 1 images for platform linux/amd64: images[0]: the manifest of {DEMO}:1.0 bytes have "
+        "the digest" in run.output
+    ), run
     assert f"not {demo['image_digest']} as expected: the manifest was altered or corrupted" in run.output
     assert not os.path.exists(dest)
 
 
 def test_role_index_pointing_to_a_missing_manifest(emu, ansible, tmp_path, broken_index):
     run, dest = role_failure(emu, ansible, tmp_path, "broken", image_fetch_repository=BROKEN, image_fetch_tag="multi")
-    assert (
-        f"{BROKEN}:multi for linux/amd64: Could not get image {BROKEN}@{broken_index['missing']}: ImageNotFound"
-        in run.output
-    ), run
+    assert "Could not resolve 1 of 1 images for platform linux/amd64: images[0]: " in run.output, run
+    # The set's resolution names the image as it was asked for (not yet the digest its index names).
+    assert f"Could not get image {BROKEN}:multi: ImageNotFound" in run.output, run
     assert not os.path.exists(dest)

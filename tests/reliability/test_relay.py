@@ -88,8 +88,8 @@ def test_the_relay_host_pulls_once_and_serves_the_others(emu, ansible, tmp_path,
     assert not listening(port), "the relay still listens after the play"
     assert os.listdir(home / ".ansible" / "airgap_ecr_relay") == []
     assert not SECRET_URL_RE.search(run.text), "a relay URL is in the output"
-    assert re.search(r"host2: linux/amd64 .* 4/4 blobs in place \(4 fetched", run.output), run
-    assert re.search(r"host1: linux/amd64 .* 4/4 blobs in place \(4 fetched", run.output), run
+    assert re.search(r"host2: 1 image\(s\) for linux/amd64 .* 4/4 blobs in place \(4 fetched", run.output), run
+    assert re.search(r"host1: 1 image\(s\) for linux/amd64 .* 4/4 blobs in place \(4 fetched", run.output), run
 
     emu.reset()
     again = ansible.run(relay_play(emu, port, relay_host="host2"), ansible.inventory(hosts))
@@ -145,4 +145,4 @@ def test_check_mode_starts_no_relay_and_writes_nothing(emu, ansible, tmp_path, h
     assert run.rc == 0, run
     assert not any(os.path.exists(host["dest"]) for host in hosts.values())
     assert blob_downloads(emu) == {} and not listening(port)
-    assert re.search(r"host2: linux/amd64 .*: would fetch 4 of 4 blobs", run.output), run
+    assert re.search(r"host2: 1 image\(s\) for linux/amd64 .*: would fetch 4 of 4 blobs", run.output), run

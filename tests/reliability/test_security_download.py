@@ -273,6 +273,35 @@ def test_tls_verification_failure_is_not_retried(tls_endpoint, certificate, tmp_
     assert not failed and result["fetched"] == 1
 
 
+def test_validate_certs_false_accepts_an_unknown_certificate(tls_endpoint, tmp_path):
+    data = b"tls, not verified"
+    url = tls_endpoint.route("/b", "blob", data)
+    failed, result = fetch(tmp_path, [{"digest": digest_of(data), "url": url}], validate_certs=False)
+    assert not failed and result["fetched"] == 1, result
+
+
+@pytest.mark.parametrize("use_proxy", [True, False])
+def test_proxy_from_the_environment_unless_use_proxy_is_false(endpoint, monkeypatch, tmp_path, use_proxy):
+    data = b"through a proxy or not"
+    url = endpoint.route("/b", "blob", data)
+    proxy = Endpoint()  # answers 404 to anything: a proxied request fails, and its request line is in the log
+    try:
+        monkeypatch.setenv("http_proxy", proxy.base)
+        for name in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        failed, result = fetch(
+            tmp_path, [{"digest": digest_of(data), "url": url}], allow_http=True, use_proxy=use_proxy, retries=0
+        )
+    finally:
+        proxy.close()
+    if use_proxy:
+        assert failed and "HTTP 404" in result["failures"][0]["error"], result
+        assert [path for path, _headers in proxy.log] == [endpoint.base + "/b"]
+    else:
+        assert not failed and result["fetched"] == 1 and not proxy.log, result
+    assert no_secret(result)
+
+
 # --------------------------------------------------------------------------- 5: bounds
 
 

@@ -4,24 +4,11 @@
 # nothing; check mode writes nothing; remembered URLs that expired are refreshed for a later
 # serial batch; a corrupted blob fails the run and leaves no file behind; with image_fetch_via=relay,
 # S3 serves each blob once for the three hosts.
+# shellcheck disable=SC2154 # workdir, python and emulator come from role_target.sh
 set -eu
-for arg in "$@"; do
-  case "$arg" in @*) config=${arg#@} ;; esac
-done
-[ -f "${config:-}" ] || { echo "no -e @FILE among the arguments: $*" >&2; exit 2; }
-for tool in skopeo umoci; do
-  command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install $tool)" >&2; exit 1; }
-done
-emulator=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("emulator_control_url") or "")' "$config")
-
-workdir=$(mktemp -d)
-export ANSIBLE_ROLES_PATH=..
-python=$(command -v python)
-cleanup() {
-  ansible-playbook cleanup.yml -e "@$workdir/image.json" "$@" >/dev/null 2>&1 || true
-  rm -rf "$workdir"
-}
-trap 'cleanup "$@"' EXIT
+export description=image.json
+# shellcheck disable=SC1091 # role_target.sh is read where the target runs
+. ../setup_ecr_test_image/role_target.sh
 
 inventory() {  # inventory FILE DIR: three hosts whose layouts are under DIR
   {
@@ -68,8 +55,8 @@ PY
   umoci unpack --rootless --image "$layout:test" "$workdir/$host-bundle" >/dev/null
   [ -d "$workdir/$host-bundle/rootfs/data" ] || { echo "umoci unpacked no rootfs for $host" >&2; exit 1; }
   [ -z "$(find "$layout" -name '.*')" ] || { echo "temporary files left in $layout" >&2; exit 1; }
-  # the config and layers, plus the manifest
-  [ "$(find "$layout/blobs/sha256" -type f | wc -l)" = $((blobs + 1)) ] || { echo "unexpected blobs in $layout" >&2; exit 1; }
+  # the config and layers, plus the Docker manifest as ECR served it and its OCI conversion
+  [ "$(find "$layout/blobs/sha256" -type f | wc -l)" = $((blobs + 2)) ] || { echo "unexpected blobs in $layout" >&2; exit 1; }
 done
 
 echo "== second run: nothing changes"
@@ -100,10 +87,12 @@ if [ -n "$emulator" ]; then
 fi
 
 if [ -n "$emulator" ]; then
-  echo "== serial batches: the remembered URLs expire before the third batch and are resolved again"
-  control POST config '{"url_ttl": 3}'
+  echo "== serial batches: remembered URLs that would expire too soon are resolved again for later batches"
+  # URLs live 30 s, and a resolution is reused only while its URLs have 28 s left: 4 s between batches make
+  # each later batch resolve again, and a download has 30 s to use its URLs however loaded the machine is.
+  control POST config '{"url_ttl": 30}'
   inventory "$workdir/inventory" "$workdir/serial"
-  play "$workdir/serial.log" -e batch_size=1 -e min_lifetime=1 -e pause_between_batches=4 "$@" \
+  play "$workdir/serial.log" -e batch_size=1 -e min_lifetime=28 -e pause_between_batches=4 "$@" \
     || { cat "$workdir/serial.log"; exit 1; }
   ansible-playbook verify.yml -e "@$workdir/image.json" -e expected_resolutions=3 -e expected_downloads=3 "$@"
   control POST config '{"url_ttl": 3600}'

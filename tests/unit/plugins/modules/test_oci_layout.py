@@ -81,6 +81,9 @@ def test_writes_a_complete_layout_then_changes_nothing(capsys, layout, tmp_path)
     assert entry["annotations"][oci.SOURCE_DIGEST] == sha(DOCKER.encode())
     with open(Layout(layout).blob_path(entry["digest"]), "rb") as handle:
         assert sha(handle.read()) == entry["digest"]
+    # The registry's exact manifest stays too, under its registry digest (image_load and image_push read it).
+    with open(Layout(layout).blob_path(sha(DOCKER.encode())), "rb") as handle:
+        assert handle.read() == DOCKER.encode()
     assert json.load(open(os.path.join(layout, "oci-layout"), encoding="utf-8")) == {"imageLayoutVersion": "1.0.0"}
     assert result["files"][-1] == archive and result["files"][-2].endswith("index.json")
     before = tree(layout), os.path.getmtime(archive)
