@@ -71,19 +71,13 @@ grep -q "would_fetch\|blobs fetched" "$workdir/check.log" || true
 
 if [ -n "$emulator" ]; then
   echo "== relay: host1 downloads from S3 once and serves host2 and host3; the relay is stopped at the end"
-  port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  inventory "$workdir/inventory" "$workdir/relay"
-  play "$workdir/relay.log" -e image_fetch_via=relay -e image_fetch_relay_host=host1 \
-    -e image_fetch_relay_address=127.0.0.1 -e "image_fetch_relay_port=$port" "$@" \
-    || { cat "$workdir/relay.log"; exit 1; }
+  relay_run "$workdir/relay.log" "$workdir/relay" host1 "$@"
   ansible-playbook verify.yml -e "@$workdir/image.json" -e expected_resolutions=1 -e expected_downloads=1 "$@"
   for host in host1 host2 host3; do
     skopeo inspect "oci:$workdir/relay/$host:test" >/dev/null
     [ -z "$(find "$workdir/relay/$host" -name '.*')" ] \
       || { echo "temporary files left in $workdir/relay/$host" >&2; exit 1; }
   done
-  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then echo "the relay still listens on port $port" >&2; exit 1; fi
-  if grep -Eq '[A-Za-z0-9_-]{22,}/blobs/' "$workdir/relay.log"; then echo "a relay URL is in the output" >&2; exit 1; fi
 fi
 
 if [ -n "$emulator" ]; then
