@@ -309,6 +309,19 @@ def _serve_function(params, sock, context):
     return serve
 
 
+def _listen_once_freed(address, port, timeout):
+    """``listen()``, tried again for up to ``timeout`` seconds: a relay just stopped can hold its port a moment after
+    its process is reported gone (its other threads are still exiting)."""
+    ends = time.monotonic() + timeout
+    while True:
+        try:
+            return listen(address, port)
+        except RelayError:
+            if time.monotonic() >= ends:
+                raise
+            time.sleep(0.05)
+
+
 def start(params):
     """Start the relay the module's parameters describe (or find it running); the module's result."""
     if not os.path.isdir(params["path"]):
@@ -323,7 +336,10 @@ def start(params):
         terminate(existing)  # this port's relay of an earlier play, which did not stop it
         result["replaced"] = existing["pid"]
     context = tls_context(params.get("tls_cert"), params.get("tls_key"))
-    sock = listen(params["address"], params["port"])
+    if result["replaced"] is None:
+        sock = listen(params["address"], params["port"])
+    else:
+        sock = _listen_once_freed(params["address"], params["port"], STOP_TIMEOUT)
     try:
         pid = spawn(sock, _serve_function(params, sock, context))
     finally:
