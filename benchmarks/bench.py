@@ -37,6 +37,7 @@ REPS = {
     "big_layer": (3, 1),
     "via": (3, 1),
     "bundle_delta": (3, 1),
+    "relay": (3, 1),
     "profile": (5, 2),
 }
 # The download module's runs are long (500 MB each): fewer of them.

@@ -5,6 +5,7 @@ contender runs once, in an order rotated from one repetition to the next."""
 
 import os
 import shutil
+import socket
 import statistics
 import time
 from collections import defaultdict
@@ -17,6 +18,7 @@ from workload import FLEET_IMAGE
 from workload import LAYERS_IMAGE
 from workload import VIA_HOSTS
 from workload import VIA_IMAGE
+from workload import ImageSpec
 from workload import big_layer_image
 from workload import blob_bytes
 from workload import blob_digests
@@ -336,3 +338,70 @@ GROUPS = {
     "via": via,
     "bundle_delta": bundles.bundle_delta,
 }
+
+
+# ---------------------------------------------------------------------- relay (row 8)
+
+# Row 8: RELAY_HOSTS local hosts, an image of RELAY_MB MB in 4 layers (BENCH_RELAY_HOSTS, BENCH_RELAY_MB).
+RELAY_HOSTS = int(os.environ.get("BENCH_RELAY_HOSTS") or 20)
+RELAY_MB = int(os.environ.get("BENCH_RELAY_MB") or 200)
+
+
+def relay_image():
+    return ImageSpec("bench/relay", f"{RELAY_MB}mb", 4, RELAY_MB * 1000 * 1000 // 4, 40000)
+
+
+def relay_size():
+    return f"H={RELAY_HOSTS}"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def relay_contenders(bench, spec, inventory):
+    runner = bench.runner
+    common = {"repository": spec.repository, "tag": spec.tag}
+    relay = {
+        "image_fetch_via": "relay",
+        "image_fetch_relay_host": host_names(1)[0],
+        "image_fetch_relay_address": "127.0.0.1",
+    }
+
+    def play(name, per_run=dict):
+        """A contender: the playbook ``name`` with the variables ``per_run()`` makes for each run (a port, a cache)."""
+        return lambda dest: runner.playbook(name, dict(common, dest=dest, **per_run()), inventory, FLEET_FORKS)
+
+    return {
+        "relay": play("image_fetch.yml", lambda: dict(relay, image_fetch_relay_port=free_port())),
+        "direct": play("image_fetch.yml"),
+        "copy": play("copy_fanout.yml", lambda: {"cache": bench.scratch_dir("relay_cache")}),
+    }
+
+
+def relay(bench, reps):
+    """An image to H hosts: relay (one host pulls from S3, serves the others), direct, download once then copy."""
+    spec = relay_image()
+    pushed = bench.workload.image(spec)
+    hosts = host_names(RELAY_HOSTS)
+    delivery_network(bench)
+    contenders = relay_contenders(bench, spec, write_inventory(bench, RELAY_HOSTS))
+    try:
+        for rep in range(reps):
+            for name in rotated(contenders, rep):
+                dest = bench.scratch_dir("relay")
+                sample = contenders[name](dest)
+                check_layouts(dest, hosts)
+                if bytes_under(dest) < len(hosts) * blob_bytes(pushed):
+                    raise CommandError(f"{name} wrote {bytes_under(dest)} bytes, fewer than the image on every host")
+                shutil.rmtree(dest)
+                bench.record("relay", name, relay_size(), sample)
+    finally:
+        shutil.rmtree(os.path.join(bench.runner.work_dir, "relay"), ignore_errors=True)
+        shutil.rmtree(os.path.join(bench.runner.work_dir, "relay_cache"), ignore_errors=True)
+        bench.workload.forget(spec)
+
+
+GROUPS["relay"] = relay

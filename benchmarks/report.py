@@ -12,8 +12,10 @@ from groups import DELIVERY_SIZE
 from groups import DIGEST_COUNTS
 from groups import FLEET_FORKS
 from groups import FLEET_SIZES
+from groups import RELAY_MB
 from groups import big_layer_size
 from groups import rate_text
+from groups import relay_size
 
 # The default concurrency of ecr_layer_url (and ecr_image_layers), the reference of the concurrency rows.
 DEFAULT_CONCURRENCY = 16
@@ -34,6 +36,11 @@ DELIVERY_CONTENDERS = (
     ("by_hand", "shell: aws CLI, curl, sha256sum per blob"),
     ("hand_written", "playbook: ecr_layer_url, loop of get_url"),
     ("curl_floor", "floor: curl, 4 at once, no verification"),
+)
+RELAY_CONTENDERS = (
+    ("relay", "image_fetch_via=relay: one host pulls from S3"),
+    ("direct", "image_fetch_via=direct: every host pulls"),
+    ("copy", "controller downloads once, then copy"),
 )
 BIG_LAYER_CONTENDERS = (
     ("image_fetch", "image_fetch role (ansible-playbook)"),
@@ -145,12 +152,30 @@ def table_rows(results, latency_ms, s3_rate_mb):
     for name, label in bundles.CONTENDERS:
         key = ("bundle_delta", name, bundles.SIZE)
         rows.append(measured_row(results, key, label, bundles.SIZE, ("bundle_delta", "full", bundles.SIZE)))
+    rows += relay_rows(results, s3_rate_mb)
     kept = [row for row in rows if row.section or row.wall is not None]
     return [
         row
         for index, row in enumerate(kept)
         if not row.section or (index + 1 < len(kept) and not kept[index + 1].section)
     ]
+
+
+def relay_rows(results, s3_rate_mb):
+    """Row 8: the label says the MB pulled from S3 (median); ratio = row / the download-once-then-copy pattern."""
+    size = relay_size()
+    rows = [
+        Row(
+            f"Row 8: a {RELAY_MB} MB image (4 layers) to {size[2:]} local hosts; blob downloads "
+            f"{rate_text(s3_rate_mb)}; ratio = row / copy",
+            section=True,
+        )
+    ]
+    for name, label in RELAY_CONTENDERS:
+        pulled = results.median("relay", name, size, field="s3_bytes")
+        text = f"{label} ({pulled / 1e6:.0f} MB from S3)" if pulled is not None else label
+        rows.append(measured_row(results, ("relay", name, size), text, size, ("relay", "copy", size)))
+    return rows
 
 
 def _number(value, digits=2, suffix=""):

@@ -114,6 +114,15 @@ options:
       - A redirect from C(https://) to C(http://) is refused even then, as is a redirect to any other scheme.
     type: bool
     default: false
+  http_origins:
+    description:
+      - Origins, C(http://<host>:<port>), whose plain C(http://) URLs (and redirects to them) are accepted although
+        O(allow_http) is V(false); every other URL must still be C(https://).
+      - For a relay inside the network (M(airgap.ecr.blob_relay)) that serves plain HTTP, while the other URLs, such
+        as S3's, stay refused unless they are C(https://). Every blob is verified against its digest, whoever serves
+        it.
+    type: list
+    elements: str
   headers:
     description:
       - Extra HTTP headers sent with every request, as a dict.

@@ -52,19 +52,30 @@ class RefusedURL(ValueError):
     """A URL or redirect not followed: another scheme than http(s), https to http, http without allow_http, too many."""
 
 
-def check_url_scheme(url, allow_http, what="the URL"):
-    """Raise RefusedURL unless ``url`` is https (or http with ``allow_http``); the message has no URL."""
+def check_url_scheme(url, allow_http, what="the URL", http_origins=()):
+    """Raise RefusedURL unless ``url`` is https, or http with ``allow_http`` or of one of ``http_origins``.
+
+    ``http_origins``: origins as ``http_origin()`` returns them. The message has no URL.
+    """
     scheme = urlsplit(url).scheme.lower()
-    if scheme == "https" or (scheme == "http" and allow_http):
+    if scheme == "https" or (scheme == "http" and (allow_http or http_origin(url) in http_origins)):
         return
     if scheme == "http":
-        raise RefusedURL(f"{what} is a plain http URL, which is refused unless allow_http is true")
+        raise RefusedURL(
+            f"{what} is a plain http URL, which is refused unless allow_http is true or http_origins lists its origin"
+        )
     raise RefusedURL(f"{what} is not an http(s) URL (scheme {scheme[:16]!r})")
 
 
 def _origin(url):
     parts = urlsplit(url)
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def http_origin(url):
+    """``("http", host, port)`` of an http URL or origin (port 80 when not given), to compare origins."""
+    scheme, host, port = _origin(url)
+    return scheme, host, 80 if port is None and scheme == "http" else port
 
 
 # The download options an opener takes (documented in the airgap.ecr.blob_download fragment), with their defaults.
@@ -77,6 +88,7 @@ OPENER_OPTIONS = {
     "client_key": None,
     "ca_path": None,
     "allow_http": False,
+    "http_origins": None,
 }
 
 
@@ -145,8 +157,9 @@ def url_opener(**options):
     ``use_proxy`` is false). Content is never decompressed (a digest is of the bytes as stored) and
     ``~/.netrc`` is not used (a pre-signed URL carries its own authorization; another would be
     refused). Redirects are followed here, not by urllib, for at most MAX_REDIRECTS hops: never to
-    a scheme other than http(s), never from https to http, to http only with ``allow_http``, and
-    the user's ``headers`` go to the first URL's origin only (another host does not get them).
+    a scheme other than http(s), never from https to http, to http only with ``allow_http`` or to one
+    of ``http_origins`` (``http://host:port`` strings), and the user's ``headers`` go to the first
+    URL's origin only (another host does not get them).
     """
     # One TLS context for every request: loading the CA certificates costs CPU, and a ranged
     # download makes many requests.
@@ -154,11 +167,12 @@ def url_opener(**options):
     context = tls_context(**{name: opts[name] for name in ("validate_certs", "ca_path", "client_cert", "client_key")})
     opener = _urllib_opener(context, opts["use_proxy"])
     allow_http = opts["allow_http"]
+    http_origins = frozenset(http_origin(origin) for origin in opts["http_origins"] or ())
     user_headers = dict(opts["headers"] or {})
     timeout = opts["timeout"]
 
     def open_blob(url, request_headers):
-        check_url_scheme(url, allow_http)
+        check_url_scheme(url, allow_http, http_origins=http_origins)
         origin = _origin(url)
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
@@ -171,16 +185,16 @@ def url_opener(**options):
                 if e.code not in REDIRECT_STATUSES or not e.headers.get("Location"):
                     raise
                 e.close()
-                current = _redirect_target(current, e.headers["Location"], allow_http)
+                current = _redirect_target(current, e.headers["Location"], allow_http, http_origins)
         raise RefusedURL(f"more than {MAX_REDIRECTS} redirects")
 
     return open_blob
 
 
-def _redirect_target(current, location, allow_http):
+def _redirect_target(current, location, allow_http, http_origins=()):
     """The absolute URL a redirect from ``current`` points to, checked; raises RefusedURL."""
     target = urljoin(current, location.strip())
-    check_url_scheme(target, allow_http, what="a redirect target")
+    check_url_scheme(target, allow_http, what="a redirect target", http_origins=http_origins)
     if urlsplit(current).scheme.lower() == "https" and urlsplit(target).scheme.lower() != "https":
         raise RefusedURL("a redirect from https to http is refused")
     return target

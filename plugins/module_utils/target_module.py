@@ -19,6 +19,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.airgap.ecr.plugins.module_utils.download_batch import fetch_blobs
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import DEFAULT_TIMEOUT
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import OPENER_OPTIONS
+from ansible_collections.airgap.ecr.plugins.module_utils.download_http import http_origin
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import scrub
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import url_opener
 from ansible_collections.airgap.ecr.plugins.module_utils.downloader import DEFAULT_CONCURRENCY
@@ -62,6 +63,7 @@ DOWNLOAD_ARGUMENT_SPEC = dict(
     client_key=dict(type="path", no_log=False),
     ca_path=dict(type="path"),
     allow_http=dict(type="bool", default=False),
+    http_origins=dict(type="list", elements="str"),
     max_size=dict(type="int", default=DEFAULT_MAX_SIZE),
     deadline=dict(type="int", default=DEFAULT_DEADLINE),
     range_threshold=dict(type="int", default=DEFAULT_RANGE_THRESHOLD),
@@ -243,14 +245,37 @@ def download_request(params):
     _check_range(params, "max_size", 0, "a number of bytes, 0 or more")
     _check_range(params, "range_threshold", 0, "a number of bytes, 0 or more (0: never fetch ranges)")
     _check_range(params, "range_size", MIN_RANGE_SIZE, f"a number of bytes, at least {MIN_RANGE_SIZE}")
+    origins = http_origins(params.get("http_origins"))
     if not params["allow_http"]:
-        plain = [f"blobs[{blob['index']}].url (for {blob['digest']})" for blob in blobs if _is_http(blob["url"])]
+        plain = [
+            f"blobs[{blob['index']}].url (for {blob['digest']})"
+            for blob in blobs
+            if _is_http(blob["url"]) and http_origin(blob["url"]) not in origins
+        ]
         if plain:
             raise ValidationError(
                 ", ".join(plain) + " is a plain http URL, which is refused: use https URLs, or set allow_http to true "
-                "for a test endpoint on a trusted network"
+                "for a test endpoint on a trusted network (or list a relay's origin in http_origins)"
             )
     return blobs, concurrency
+
+
+def http_origins(values):
+    """The checked ``http_origins``, as ``http_origin()`` tuples; raises ValidationError naming a bad entry."""
+    origins = set()
+    for index, value in enumerate(values or ()):
+        try:
+            parts = urlsplit(value) if isinstance(value, str) else None
+            valid = parts and parts.scheme == "http" and parts.hostname and parts.path in ("", "/")
+            valid = valid and not (parts.query or parts.fragment or parts.username) and parts.port != 0
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValidationError(
+                f"http_origins[{index}] {value!r} is not an origin: give http://<host>:<port>, without a path"
+            )
+        origins.add(http_origin(value))
+    return origins
 
 
 def _is_http(url):

@@ -26,6 +26,7 @@ from ansible_collections.airgap.ecr.plugins.modules import oci_layout
 from ansible_collections.airgap.ecr.tests.reliability.conftest import run_module
 from ansible_collections.airgap.ecr.tests.reliability.conftest import scaled
 from ansible_collections.airgap.ecr.tests.reliability.conftest import stray_files
+from ansible_collections.airgap.ecr.tests.support.tls import self_signed_certificate
 
 SIGNATURE = "X-Amz-Signature=5ec2e7f00d0b5ec2e7f00d0b5ec2e7f00d0b5ec2e7f00d0b5ec2e7f00d0b"
 SECRET_PARTS = ("5ec2e7f00d0b", "X-Amz-Signature=5")
@@ -127,32 +128,7 @@ def endpoint_fixture():
 @pytest.fixture(name="certificate", scope="module")
 def certificate_fixture(tmp_path_factory):
     """``(cert, key)`` paths of a self-signed certificate for 127.0.0.1."""
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(name="tls_endpoint")

@@ -2,7 +2,8 @@
 # The image_fetch role on three inventory hosts (local connection, one layout each):
 # skopeo and umoci read the result; one resolution serves all hosts; a second run changes
 # nothing; check mode writes nothing; remembered URLs that expired are refreshed for a later
-# serial batch; a corrupted blob fails the run and leaves no file behind.
+# serial batch; a corrupted blob fails the run and leaves no file behind; with image_fetch_via=relay,
+# S3 serves each blob once for the three hosts.
 # shellcheck disable=SC2154 # workdir, python and emulator come from role_target.sh
 set -eu
 export description=image.json
@@ -67,6 +68,17 @@ inventory "$workdir/inventory" "$workdir/check"
 play "$workdir/check.log" --check "$@" || { cat "$workdir/check.log"; exit 1; }
 [ ! -e "$workdir/check" ] || { find "$workdir/check"; echo "check mode wrote files" >&2; exit 1; }
 grep -q "would_fetch\|blobs fetched" "$workdir/check.log" || true
+
+if [ -n "$emulator" ]; then
+  echo "== relay: host1 downloads from S3 once and serves host2 and host3; the relay is stopped at the end"
+  relay_run "$workdir/relay.log" "$workdir/relay" host1 "$@"
+  ansible-playbook verify.yml -e "@$workdir/image.json" -e expected_resolutions=1 -e expected_downloads=1 "$@"
+  for host in host1 host2 host3; do
+    skopeo inspect "oci:$workdir/relay/$host:test" >/dev/null
+    [ -z "$(find "$workdir/relay/$host" -name '.*')" ] \
+      || { echo "temporary files left in $workdir/relay/$host" >&2; exit 1; }
+  done
+fi
 
 if [ -n "$emulator" ]; then
   echo "== serial batches: remembered URLs that would expire too soon are resolved again for later batches"

@@ -1,7 +1,9 @@
-"""Check one host's layout against the pushed set: check_layout.py SET_JSON LAYOUT PLATFORM; prints the blob count.
+"""Check one host's layout against the pushed set: check_layout.py SET_JSON LAYOUT PLATFORM [OTHER_PLATFORM...].
 
 Each image has its entry in index.json (ref name, full name, source annotations), ECR's exact manifest bytes are
-a blob under ECR's digest, every blob of the set is there once, and nothing else is.
+a blob under ECR's digest, every blob of the set is there once, and nothing else is: nothing but the config and
+layers of the set for each OTHER_PLATFORM too (a relay host holds the blobs of every platform of the batch).
+Prints the number of distinct configs and layers the layout must hold (for PLATFORM and each OTHER_PLATFORM).
 """
 
 import hashlib
@@ -24,7 +26,7 @@ def chosen(image, platform):
     return image["manifest"], image["config_digest"], image["layer_digests"]
 
 
-def main(set_json, layout, platform):
+def main(set_json, layout, platform, *others):
     pushed = json.load(open(set_json, encoding="utf-8"))["pushed_images"]
     index = json.load(open(os.path.join(layout, "index.json"), encoding="utf-8"))
     entries = index["manifests"]
@@ -46,6 +48,10 @@ def main(set_json, layout, platform):
         assert (entry["digest"] != source) == (image["kind"] == "docker"), (entry, image["kind"])
         manifests |= {source, entry["digest"]}
         blobs |= {config, *layers}
+    for other in others:
+        for image in pushed:
+            _text, config, layers = chosen(image, other)
+            blobs |= {config, *layers}
     on_disk = {"sha256:" + name for name in os.listdir(os.path.join(layout, "blobs", "sha256"))}
     assert on_disk == blobs | manifests, (sorted(on_disk - blobs - manifests), sorted(blobs | manifests - on_disk))
     assert not [name for _d, _s, files in os.walk(layout) for name in files if name.startswith(".")]

@@ -2,7 +2,8 @@
 # The image_fetch role with an image set (a Docker schema 2 image, an OCI image and a multi-platform OCI index,
 # sharing base layers) on two inventory hosts of different platforms (local connection, one layout each):
 # check_layout.py, skopeo and umoci read the result; each platform is resolved once and each distinct blob
-# fetched once per host; the summary has the figures; a second run changes nothing; check mode writes nothing.
+# fetched once per host; the summary has the figures; a second run changes nothing; check mode writes nothing;
+# with image_fetch_via=relay, the amd64 host pulls the blobs of both platforms from S3 once and serves the other.
 # shellcheck disable=SC2154 # workdir, python and emulator come from role_target.sh
 set -eu
 export description=set.json
@@ -78,4 +79,13 @@ play "$workdir/check.log" --check "$@" || fail "$workdir/check.log" "check mode 
 grep -q "amd: 3 image(s) for linux/amd64 into $workdir/check/amd: would fetch [1-9][0-9]* of" "$workdir/check.log" \
   || fail "$workdir/check.log" "check mode does not say what would be fetched"
 grep -q "3 image(s) would change" "$workdir/check.log" || fail "$workdir/check.log" "check mode says no image would change"
+if [ -n "$emulator" ]; then
+  echo "== relay: amd pulls the union of both platforms' blobs from S3 once, arm downloads its set's from amd"
+  relay_run "$workdir/relay.log" "$workdir/relay" amd "$@"
+  union=$(python check_layout.py "$workdir/set.json" "$workdir/relay/amd" linux/amd64 linux/arm64/v8)
+  arm=$(python check_layout.py "$workdir/set.json" "$workdir/relay/arm" linux/arm64/v8)
+  grep -q "arm: 3 image(s) for linux/arm64/v8 into $workdir/relay/arm: $arm/$arm blobs in place ($arm fetched" \
+    "$workdir/relay.log" || fail "$workdir/relay.log" "no summary line for arm"
+  ansible-playbook verify.yml -e expected_blobs="$total" -e expected_downloads="$union" "$@"
+fi
 echo "image_fetch_set: all checks passed"
