@@ -340,9 +340,9 @@ GROUPS = {
 }
 
 
-# ---------------------------------------------------------------------- relay (row 8)
+# ---------------------------------------------------------------------- relay (row 11)
 
-# Row 8: RELAY_HOSTS local hosts, an image of RELAY_MB MB in 4 layers (BENCH_RELAY_HOSTS, BENCH_RELAY_MB).
+# Row 11: RELAY_HOSTS local hosts, an image of RELAY_MB MB in 4 layers (BENCH_RELAY_HOSTS, BENCH_RELAY_MB).
 RELAY_HOSTS = int(os.environ.get("BENCH_RELAY_HOSTS") or 20)
 RELAY_MB = int(os.environ.get("BENCH_RELAY_MB") or 200)
 

@@ -162,11 +162,11 @@ def table_rows(results, latency_ms, s3_rate_mb):
 
 
 def relay_rows(results, s3_rate_mb):
-    """Row 8: the label says the MB pulled from S3 (median); ratio = row / the download-once-then-copy pattern."""
+    """Row 11: the label says the MB pulled from S3 (median); ratio = row / the download-once-then-copy pattern."""
     size = relay_size()
     rows = [
         Row(
-            f"Row 8: a {RELAY_MB} MB image (4 layers) to {size[2:]} local hosts; blob downloads "
+            f"Row 11: a {RELAY_MB} MB image (4 layers) to {size[2:]} local hosts; blob downloads "
             f"{rate_text(s3_rate_mb)}; ratio = row / copy",
             section=True,
         )
