@@ -235,7 +235,7 @@ def test_small_budget_does_not_deadlock(server, opener, tmp_path, concurrency):
     server.delay = 0.03  # so that requests overlap
     counted, state = counting(opener)
     result = fetch(counted, entries, tmp_path, concurrency=concurrency, limits=LIMITS)
-    # Several big blobs at once, each in ranges: still never more connections open than the budget. Counted on
-    # the client, where the budget applies: the server's own count lags (a handler ends after the client has
+    # Several big blobs at once, each in ranges: all fetched, never more connections open than the budget. Counted
+    # on the client, where the budget applies: the server's own count lags (a handler ends after the client has
     # read the last byte, closed, and given the connection to another part).
-    assert result["fetched"] == 3 and state["peak"] == concurrency
+    assert result["fetched"] == 3 and 1 <= state["peak"] <= concurrency
