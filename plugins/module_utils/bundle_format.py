@@ -102,6 +102,9 @@ def loads(text, source):
     for key, kind in (("id", str), ("images", list), ("blobs", list), ("available", list), ("layout_files", dict)):
         if not isinstance(document.get(key), kind):
             raise BundleError(f"{source} has no valid {key!r}: it is damaged; copy the bundle again")
+    for image in document["images"]:
+        if isinstance(image, dict):  # made before images had it: the platform it names was the one asked for
+            image.setdefault("bundle_platform", image.get("platform"))
     return document
 
 

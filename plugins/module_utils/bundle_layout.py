@@ -42,6 +42,9 @@ def _image_record(resolution, request, image):
     record.update(
         ref_name=ref_name(request, image),
         platform=image.get("platform") or resolution["platform"],
+        # The platform of bundle_platforms it was resolved for, which a host's platform is matched with: an index
+        # entry may name more (linux/arm64/v8 where linux/arm64 was asked for).
+        bundle_platform=resolution["platform"],
         image_digest=image["image_digest"],
         manifest_size=len(image["manifest"].encode("utf-8")),
         blobs=[blob["digest"] for blob in blobs],

@@ -135,9 +135,12 @@ platforms:
   elements: str
 images:
   description:
-    - One entry per image and platform, C(name), C(ref_name), C(platform), C(repository), C(tag), C(digest),
-      C(registry_id), C(image_digest), C(media_type), C(manifest_size) and C(blobs) (the digests of its config and
-      layers); with O(step=verify) also C(manifest), its exact text.
+    - One entry per image and platform, C(name), C(ref_name), C(platform), C(bundle_platform), C(repository), C(tag),
+      C(digest), C(registry_id), C(image_digest), C(media_type), C(manifest_size) and C(blobs) (the digests of its
+      config and layers); with O(step=verify) also C(manifest), its exact text.
+    - C(bundle_platform) is the platform of the bundle's RV(platforms) the image was resolved for, which a host's
+      platform is matched with; C(platform) is the image's own, which an image index may name more precisely (for
+      example V(linux/arm64/v8) for V(linux/arm64)).
   returned: when O(step=pack) or O(step=verify)
   type: list
   elements: dict

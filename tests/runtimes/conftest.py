@@ -16,6 +16,8 @@ import daemons
 import images
 import pki
 
+from ansible_collections.airgap.ecr.tests.emulator.harness import Emulator
+
 USERNAME = "pusher"
 # A password no message may ever show.
 PASSWORD = "s3cret-Pa55-do-not-print"
@@ -100,6 +102,13 @@ def registry_token(workdir):
     yield daemon
     daemon.stop()
     server.stop()
+
+
+@pytest.fixture(scope="session", name="emulator")
+def emulator_fixture():
+    """The ECR emulator with its demo images, SigV4 checked: one for the session, its start is slow."""
+    with Emulator(seed_demo=True, auth=True) as emulator:
+        yield emulator
 
 
 @pytest.fixture(name="pair")

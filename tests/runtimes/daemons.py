@@ -89,8 +89,9 @@ def start_containerd(directory):
     return daemon.wait_until(lambda: is_socket(daemon.socket))
 
 
-def start_dockerd(directory, containerd_socket):
-    """dockerd on a unix socket of its own, with no network set-up, over the test's containerd."""
+def start_dockerd(directory, containerd_socket, namespace=None):
+    """dockerd on a unix socket of its own, with no network set-up, over the test's containerd; a second dockerd
+    over the same containerd needs a ``namespace`` of its own there."""
     sock = os.path.join(directory, "docker.sock")
     argv = [
         "dockerd",
@@ -109,6 +110,8 @@ def start_dockerd(directory, containerd_socket):
         "--storage-driver",
         "vfs",
     ]
+    if namespace:
+        argv += ["--containerd-namespace", namespace, "--containerd-plugins-namespace", f"{namespace}-plugins"]
     daemon = Daemon("dockerd", argv, directory)
     daemon.host = f"unix://{sock}"
     client = docker_client()

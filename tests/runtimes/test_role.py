@@ -10,26 +10,19 @@ registry with basic auth.
 
 import json
 import os
-import subprocess
-import sys
 
-import pytest
 from conftest import PASSWORD
 from conftest import USERNAME
 from conftest import run
+from playbook import Playbook
+from playbook import delivery
+from playbook import recap
 
 from ansible_collections.airgap.ecr.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.airgap.ecr.tests.emulator import images as emulated
-from ansible_collections.airgap.ecr.tests.emulator.harness import Emulator
 from ansible_collections.airgap.ecr.tests.support.credentials import aws_options
 
 HOSTS = ("node-a", "node-b")
-
-
-@pytest.fixture(scope="module", name="emulator")
-def emulator_fixture():
-    with Emulator(seed_demo=True, auth=True) as emulator:
-        yield emulator
 
 
 def ecr_digests():
@@ -86,71 +79,6 @@ def play(emulator, containerd, dockerd, registry, workdir):
         for tag in (emulated.DEMO_MULTI_TAG, emulated.DEMO_TAG)
     ]
     return plays, hosts
-
-
-class Playbook:
-    """Runs a playbook (written as JSON) on an inventory of local hosts with the real ``ansible-playbook``."""
-
-    def __init__(self, directory, hosts):
-        self.directory = str(directory)
-        os.makedirs(self.directory, exist_ok=True)
-        local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-        inventory = {"fleet": {"hosts": hosts, "vars": local}}
-        self.inventory = self._write("inventory.yml", json.dumps(inventory, indent=1))  # YAML: JSON is YAML
-        collections = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", ".."))
-        self.env = dict(
-            os.environ,
-            ANSIBLE_COLLECTIONS_PATH=collections,
-            ANSIBLE_HOME=os.path.join(self.directory, "home"),
-            ANSIBLE_LOCAL_TEMP=os.path.join(self.directory, "tmp"),
-            ANSIBLE_NOCOLOR="1",
-            PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        )
-
-    def _write(self, name, text):
-        path = os.path.join(self.directory, name)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        return path
-
-    def run(self, plays, *args):
-        """``(rc, output)`` of one run; fails the test after 15 minutes."""
-        playbook = self._write("playbook.yml", json.dumps(plays, indent=1))
-        done = subprocess.run(
-            [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", self.inventory, playbook, *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=self.env,
-            cwd=self.directory,
-            timeout=900,
-        )
-        return done.returncode, done.stdout + done.stderr
-
-
-def delivery(output):
-    """``{host: [image_fetch_delivery of each play]}`` from the debug tasks' output (ansible's default callback)."""
-    found, lines = {}, output.splitlines()
-    for position, line in enumerate(lines):
-        following = lines[position + 1] if position + 1 < len(lines) else ""
-        if line.startswith("ok: [") and line.rstrip().endswith("=> {") and '"image_fetch_delivery"' in following:
-            host = line[len("ok: [") : line.index("]")]
-            end = lines.index("}", position)
-            shown = json.loads("{" + "\n".join(lines[position + 1 : end]) + "}")["image_fetch_delivery"]
-            found.setdefault(host, []).append(
-                {key: int(value) if str(value).isdigit() else value for key, value in shown.items()}
-            )
-    return found
-
-
-def recap(output):
-    """``{host: {"ok": n, "changed": n, "failed": n, ...}}`` from the PLAY RECAP."""
-    found = {}
-    for line in output.split("PLAY RECAP", 1)[1].splitlines()[1:]:
-        if ":" in line and "=" in line:
-            host, counts = line.split(":", 1)
-            found[host.strip()] = {key: int(value) for key, value in (p.split("=") for p in counts.split())}
-    return found
 
 
 def test_role_loads_into_every_runtime_and_pushes_once(

@@ -109,6 +109,33 @@ def test_a_bundle_holds_every_image_shared_blobs_once_and_verifies(tmp_path, con
     assert "extends: nothing" in summary and "blobs: 5 in this bundle" in summary
 
 
+def test_an_image_is_kept_for_the_platform_asked_for_with_the_one_its_index_names(tmp_path, content):
+    """A host of linux/arm64 takes every image resolved for linux/arm64, also one whose index says linux/arm64/v8."""
+    resolutions, data = content
+    app, tool = resolutions[0]["images"]
+    arm = [{"platform": "linux/arm64", "images": [app, dict(tool, platform="linux/arm64/v8")]}]
+    document = make(tmp_path, "b1", (resolutions + arm, data))
+    assert [(i["bundle_platform"], i["platform"]) for i in document["images"]] == [
+        ("linux/amd64", "linux/amd64"),
+        ("linux/amd64", "linux/amd64"),
+        ("linux/arm64", "linux/arm64"),
+        ("linux/arm64", "linux/arm64/v8"),
+    ]
+    assert document["platforms"] == ["linux/amd64", "linux/arm64"]
+    verified = bundle_read.verify(str(tmp_path / "b1"))
+    assert [i["bundle_platform"] for i in verified["images"]] == [i["bundle_platform"] for i in document["images"]]
+    # A description written before images had bundle_platform: the platform it names was the one asked for.
+    older = json.loads(fmt.dumps(document))
+    for entry in older["images"]:
+        del entry["bundle_platform"]
+    assert [i["bundle_platform"] for i in fmt.loads(json.dumps(older), "B")["images"]] == [
+        "linux/amd64",
+        "linux/amd64",
+        "linux/arm64",
+        "linux/arm64/v8",
+    ]
+
+
 def test_pack_refuses_a_blob_that_is_not_in_place(tmp_path, content):
     with pytest.raises(BundleError, match="is missing or does not have the digest"):
         make(tmp_path, "b1", content, blobs=content[1][:-1])
