@@ -6,7 +6,9 @@ class ModuleDocFragment:
     """The ``attributes`` of this collection's modules.
 
     ``airgap.ecr.attributes`` is the block of a module that only reads from AWS;
-    ``airgap.ecr.attributes.action_group`` adds the membership of C(group/airgap.ecr.aws).
+    ``airgap.ecr.attributes.action_group`` adds the membership of C(group/airgap.ecr.aws);
+    ``airgap.ecr.attributes.target`` is the support of a module that runs on the target host, whose attributes
+    ``ansible.builtin.action_common_attributes`` describes (a module adds its check mode's ``details``).
     """
 
     DOCUMENTATION = r"""
@@ -28,4 +30,14 @@ attributes:
     support: full
     membership:
       - airgap.ecr.aws
+"""
+
+    TARGET = r"""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 """

@@ -30,12 +30,6 @@ options:
         shared on purpose. No path under the layout is ever opened through a symlink.
     type: bool
     default: true
-attributes:
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+seealso:
+  - module: airgap.ecr.oci_layout
 """

@@ -26,6 +26,7 @@ description:
     returns what it would do.
   - A runtime that is missing or refuses an image fails the task with a message naming the runtime, the image
     and what to do; the images loaded before it stay loaded, and the layout is not changed.
+  - To push the images to a registry inside the network instead, see M(airgap.ecr.image_push).
 author:
   - airgap.ecr maintainers (@airgap-ecr)
 options:
@@ -65,8 +66,6 @@ options:
     type: path
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details:
       - In check mode each runtime is only asked what it has; nothing is imported, pulled, loaded or tagged.
 notes:
@@ -74,10 +73,9 @@ notes:
   - podman's and Docker's environment variables (E(CONTAINERS_STORAGE_CONF), E(DOCKER_CERT_PATH), ...) are
     taken from the task's C(environment).
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - airgap.ecr.attributes.target
   - airgap.ecr.layout_images
-seealso:
-  - module: airgap.ecr.oci_layout
-  - module: airgap.ecr.image_push
 """
 
 EXAMPLES = r"""

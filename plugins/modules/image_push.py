@@ -23,6 +23,7 @@ description:
     O(username) and O(password). They are sent only to the registry and to its token server, never to an
     C(http://) token server of an C(https://) registry, and appear in no output.
   - Nothing in the layout is written.
+  - To load the images into the host's own runtimes instead, see M(airgap.ecr.image_load).
 author:
   - airgap.ecr maintainers (@airgap-ecr)
 options:
@@ -47,15 +48,12 @@ options:
     type: path
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details:
       - In check mode the registry only gets HEAD requests; nothing is uploaded, mounted or tagged.
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - airgap.ecr.attributes.target
   - airgap.ecr.layout_images
-seealso:
-  - module: airgap.ecr.oci_layout
-  - module: airgap.ecr.image_load
 """
 
 EXAMPLES = r"""
@@ -127,7 +125,9 @@ skipped:
   returned: always
   type: int
 images:
-  description: The full names of the images read from the layout.
+  description:
+    - The full names of the images read from the layout, in the order they are pushed.
+    - RV(actions) has what was done with each, and the name it has in the registry.
   returned: always
   type: list
   elements: str

@@ -54,7 +54,7 @@ options:
         RV(airgap.ecr.ecr_image_layers#module:manifest).
       - Exactly one of O(manifest) (one image) and O(images) (a set) is required.
     type: str
-  media_type:
+  media_type: &media_type
     description: The manifest's media type, when the manifest does not state it.
     type: str
   source_digest:
@@ -68,8 +68,8 @@ options:
       - Letters, digits, C(_), C(.) and C(-), at most 300 characters, not starting with C(.) or C(-).
       - Required with O(manifest). An existing entry with this name is replaced.
     type: str
-  platform:
-    description: The image's platform as C(os/architecture[/variant]), recorded in the index entry.
+  platform: &platform
+    description: The image's platform as C(os/architecture[/variant]), recorded in its index entry.
     type: str
   images:
     description:
@@ -84,9 +84,7 @@ options:
       manifest:
         description: The image manifest's exact text as the registry served it (not an index). Required.
         type: str
-      media_type:
-        description: The manifest's media type, when the manifest does not state it.
-        type: str
+      media_type: *media_type
       source_digest:
         description:
           - The manifest's digest in the registry. The manifest's text must have this digest, which keeps a manifest
@@ -105,33 +103,13 @@ options:
           - The image's name in the layout, as in C(oci:<dest>:<ref_name>). Defaults to the tag of O(images[].name);
             required when the name has a digest instead.
         type: str
-      platform:
-        description: The image's platform as C(os/architecture[/variant]), recorded in its index entry.
-        type: str
-      repository:
+      platform: *platform
+      # The other keys of an entry of ecr_image_layers' images: one description, for each of them.
+      repository: &ignored
         description: Ignored, so that an entry of RV(airgap.ecr.ecr_image_layers#module:images) can be given as it is.
         type: raw
-      tag:
-        description: Ignored (see O(images[].repository)).
-        type: raw
-      digest:
-        description: Ignored (see O(images[].repository)).
-        type: raw
-      registry_id:
-        description: Ignored (see O(images[].repository)).
-        type: raw
-      digest_name:
-        description: Ignored (see O(images[].repository)).
-        type: raw
-      index_digest:
-        description: Ignored (see O(images[].repository)).
-        type: raw
-      config:
-        description: Ignored (see O(images[].repository)).
-        type: raw
-      layers:
-        description: Ignored (see O(images[].repository)).
-        type: raw
+      <<: {tag: *ignored, digest: *ignored, registry_id: *ignored, digest_name: *ignored, index_digest: *ignored,
+           config: *ignored, layers: *ignored}
   archive:
     description:
       - Also write the layout as an uncompressed tar at this path (an C(oci-archive)), atomically, through a temporary
@@ -153,18 +131,9 @@ options:
   group:
     description: The group (name or id) of the files and directories the module creates, and of the image's files.
     type: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - airgap.ecr.attributes.target
   - airgap.ecr.blob_download
   - airgap.ecr.layout
 seealso:
