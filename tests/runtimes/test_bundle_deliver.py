@@ -5,10 +5,11 @@ ECR emulator, then ``airgap.ecr.bundle_deliver`` with no AWS setting at all, to 
 into containerd, podman and Docker and push them to the TLS registry with basic auth.
 
 The bundle holds app (Docker schema 2) and tool (OCI), which share a base layer, and multi, an OCI image index for
-linux/amd64 and linux/arm64/v8, for both platforms. node-a is linux/amd64, node-b linux/arm64/v8; each has a
-containerd namespace, a podman storage and a dockerd of its own (its Python is a wrapper that sets podman's
-environment, as another machine would have it). One bundle serves the first delivery, the second run and, with a
-delta holding app:1.1 (its top layer changed), the delivery on top.
+linux/amd64 and linux/arm64/v8, for bundle_platforms linux/amd64 and linux/arm64. node-a is linux/amd64, node-b
+linux/arm64 (the platform the role gives an aarch64 host); each has a containerd namespace, a podman storage and a
+dockerd of its own (its Python is a wrapper that sets podman's
+environment, as another machine would have it). One bundle serves a run in check mode, the first delivery, the
+second run and, with a delta holding app:1.1 (its top layer changed), the delivery on top.
 """
 
 import json
@@ -150,13 +151,14 @@ class Bundles:
         with open(os.path.join(dest, "bundle.json"), encoding="utf-8") as handle:
             return json.load(handle)
 
-    def deliver(self, name):
-        """Deliver the bundle ``name`` to the fleet: ``(output, {host: (images, platform, blobs sent, bytes,
-        loaded, pushed)})`` from the playbook's summary; no request reaches the emulator."""
+    def deliver(self, name, *args):
+        """Deliver the bundle ``name`` to the fleet (``args``: more options of ansible-playbook): ``(output, {host:
+        (images, platform, blobs sent, bytes, loaded, pushed)})`` from the playbook's summary; no request reaches the
+        emulator."""
         self.emulator.clear_requests()
         plays = [{"ansible.builtin.import_playbook": "airgap.ecr.bundle_deliver"}]
         source = ["-e", json.dumps({"bundle_src": os.path.join(self.directory, name)})]
-        rc, output = self.playbook.run(plays, "-e", "@" + self.deliver_vars, *source, env=self.offline)
+        rc, output = self.playbook.run(plays, "-e", "@" + self.deliver_vars, *source, *args, env=self.offline)
         assert rc == 0, output
         assert self.emulator.requests() == [], "bundle_deliver called the ECR emulator"
         assert PASSWORD not in output
@@ -170,11 +172,36 @@ def bundles_fixture(emulator, pushed, fleet, registry_basic, containerd, workdir
     return Bundles(os.path.join(workdir, "bundle"), emulator, fleet, registry_basic, containerd)
 
 
+def runtime_names(fleet, containerd, host):
+    """The names of this test's images in the host's containerd namespace, podman storage and dockerd."""
+    names = run(["ctr", "-a", containerd.socket, "-n", f"bundle-{host}", "images", "ls", "-q"]).split()
+    podman = ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"]
+    names += run(podman, env=fleet[host]["podman_env"]).split()
+    docker = ["docker", "-H", fleet[host]["image_fetch_docker_host"], "images", "--format", "{{.Repository}}:{{.Tag}}"]
+    names += run(docker).split()
+    return [name for name in names if "/rtbundle/" in name]
+
+
 @pytest.fixture(scope="module", name="first")
-def first_fixture(bundles):
-    """The first bundle, made once and delivered once: ``(bundle.json, output, summary)``."""
+def first_fixture(bundles, fleet, containerd, registry_basic):
+    """The first bundle, made once, delivered in check mode, then for real: ``{"bundle": bundle.json, "checked" and
+    "delivered": (output, summary), "after_check": {host: (its layout exists, names in its runtimes)},
+    "registry_after_check": the digest of app:1.0 in the registry}``."""
     bundle = bundles.create("b1", FIRST)
-    return (bundle, *bundles.deliver("b1"))
+    checked = bundles.deliver("b1", "--check")
+    after_check = {
+        host: (os.path.exists(values["image_fetch_dest"]), runtime_names(fleet, containerd, host))
+        for host, values in fleet.items()
+    }
+    client = RegistryClient(registry_basic.url, USERNAME, PASSWORD, ca_path=registry_basic.ca)
+    in_registry = client.manifest_digest(APP, "1.0", emulated.DOCKER_MANIFEST)
+    return {
+        "bundle": bundle,
+        "checked": checked,
+        "after_check": after_check,
+        "registry_after_check": in_registry,
+        "delivered": bundles.deliver("b1"),
+    }
 
 
 def host_images(bundle, host):
@@ -205,8 +232,19 @@ def blobs_of(bundle, host):
     return [blob for blob in bundle["blobs"] if blob["digest"] in wanted and blob["in_bundle"]]
 
 
+def test_check_mode_says_what_would_be_done_and_does_none_of_it(first):
+    output, summary = first["checked"]
+    assert "(check mode: nothing written; the figures are what would be done)" in output
+    for host, platform in HOSTS.items():
+        blobs = blobs_of(first["bundle"], host)
+        # Every load; no push, as the layout it would read is not there yet.
+        assert summary[host] == (3, platform, len(blobs), sum(blob["size"] for blob in blobs), 9, 0), summary
+    assert first["after_check"] == dict.fromkeys(HOSTS, (False, [])), first["after_check"]
+    assert first["registry_after_check"] is None
+
+
 def test_delivery_loads_every_runtime_and_pushes_ecr_bytes(first, fleet, containerd, registry_basic, pushed):
-    bundle, _output, summary = first
+    bundle, summary = first["bundle"], first["delivered"][1]
     ecr = {
         "linux/amd64": [pushed["app"], pushed["tool"], pushed["multi"]["linux/amd64"]],
         "linux/arm64": [pushed["app"], pushed["tool"], pushed["multi"]["linux/arm64"]],
@@ -249,7 +287,7 @@ def test_delta_after_one_changed_layer_loads_the_new_image(first, bundles, fleet
     for host, platform in HOSTS.items():
         new = [image for image in host_images(delta, host) if image["tag"] == "1.1"]
         assert [image["image_digest"] for image in new] == [pushed["app2"]["image_digest"]]
-        assert_in_runtimes(fleet, containerd, host, host_images(delta, host) + host_images(first[0], host))
+        assert_in_runtimes(fleet, containerd, host, host_images(delta, host) + host_images(first["bundle"], host))
         pushes = 1 if host == "node-a" else 0
         size = pushed["app2"]["layers"][1]["size"] + pushed["app2"]["config"]["size"]
         assert summary[host] == (3, platform, 2, size, 3, pushes), summary
