@@ -7,6 +7,8 @@ The relay host pulls each blob from S3 (the emulator) once and the others downlo
 stopped when the play ends. When the relay dies in the middle of the other hosts' downloads (it is
 stopped with SIGSTOP once their download task has begun, so that their requests wait on it, then
 killed), the play fails naming the relay, no unverified byte is at a final path, and a rerun completes.
+When the relay host's first download fails because its URLs expired, it resolves every image set and platform
+of the batch again and serves hosts of another platform too.
 """
 
 import json
@@ -18,6 +20,9 @@ import time
 
 import pytest
 
+from ansible_collections.airgap.ecr.tests.emulator import images
+from ansible_collections.airgap.ecr.tests.reliability.conftest import PLAYBOOK_TIMEOUT
+from ansible_collections.airgap.ecr.tests.reliability.conftest import kill_play
 from ansible_collections.airgap.ecr.tests.reliability.conftest import read_text
 from ansible_collections.airgap.ecr.tests.reliability.conftest import role_play
 from ansible_collections.airgap.ecr.tests.reliability.conftest import unverified_final_files
@@ -54,15 +59,16 @@ def home_fixture(tmp_path, monkeypatch):
     return home
 
 
-def relay_play(emu, port, relay_host="host1"):
-    return role_play(
-        emu,
+def relay_play(emu, port, relay_host="host1", **role_vars):
+    variables = dict(
         image_fetch_tag="1.0",
         image_fetch_via="relay",
         image_fetch_relay_host=relay_host,
         image_fetch_relay_address="127.0.0.1",
         image_fetch_relay_port=port,
     )
+    variables.update(role_vars)
+    return role_play(emu, **variables)
 
 
 def blob_downloads(emu):
@@ -146,3 +152,36 @@ def test_check_mode_starts_no_relay_and_writes_nothing(emu, ansible, tmp_path, h
     assert not any(os.path.exists(host["dest"]) for host in hosts.values())
     assert blob_downloads(emu) == {} and not listening(port)
     assert re.search(r"host2: 1 image\(s\) for linux/amd64 .*: would fetch 4 of 4 blobs", run.output), run
+
+
+def test_the_relay_hosts_retry_serves_every_platform_of_the_batch(emu, ansible, tmp_path, home):
+    """The relay host (amd64) downloads the blobs of both platforms of airgap/demo:multi; its URLs expire while the
+    first blob is held up, so that download fails; the retry resolves both platforms again and downloads their
+    union with the fresh URLs, and the arm64 host gets its blobs from the relay."""
+    port = free_port()
+    emu.config(url_ttl=5)
+    # One download at a time, the first held up until the other URLs have expired.
+    emu.faults(operation="GetObject", count=1, latency_ms=6000)
+    hosts = {
+        "host1": {"dest": str(tmp_path / "host1"), "image_fetch_platform": "linux/amd64"},
+        "host2": {"dest": str(tmp_path / "host2"), "image_fetch_platform": "linux/arm64/v8"},
+    }
+    play = relay_play(emu, port, image_fetch_tag=images.DEMO_MULTI_TAG, image_fetch_concurrency=1)
+    del play[0]["roles"][0]["image_fetch_platform"]  # a role parameter: each host's own comes from the inventory
+    process, _log, output = ansible.start(play, ansible.inventory(hosts))
+    try:
+        # Once a download was refused as expired, the URLs of the refresh live long.
+        refused = wait_for(lambda: [entry for entry in emu.requests() if entry["status"] == 403], timeout=180)
+        assert refused, read_text(output)
+        emu.config(url_ttl=3600)
+        process.wait(timeout=PLAYBOOK_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            kill_play(process)
+    text = read_text(output)
+    assert process.returncode == 0, text
+    for host in hosts.values():
+        verify_layout(host["dest"], images.DEMO_MULTI_TAG)
+    expired = [entry for entry in emu.requests() if entry["operation"] == "GetObject" and entry["status"] == 403]
+    assert expired and all(entry["error_code"] == "AccessDenied" for entry in expired)
+    assert not listening(port) and not SECRET_URL_RE.search(text)
