@@ -62,7 +62,7 @@ options:
     type: str
     default: direct
   platforms:
-    description: The OCI platform of each architecture fact, such as C({x86_64: linux/amd64}) (the role's vars).
+    description: The OCI platform of each architecture fact (the role's vars), for example C(linux/amd64) for C(x86_64).
     required: true
     type: dict
   via_modes:
