@@ -26,7 +26,8 @@ from workload import set_latency
 
 DIGEST_COUNTS = (1, 10, 50)
 CONCURRENCIES = (1, 4, 8, 16)
-FLEET_SIZES = (1, 10, 50, 200)
+# The host counts of row 5 (BENCH_FLEET_HOSTS, comma-separated; T9 needs FLEET_FORKS and a larger one).
+FLEET_SIZES = tuple(int(count) for count in (os.environ.get("BENCH_FLEET_HOSTS") or "1,10,50,200").split(","))
 # Forks for the fleet row: the machine has 2 cores; more forks only add contention.
 FLEET_FORKS = 10
 # Blobs curl fetches at once for the delivery floor, as many as the role downloads at once by default.
@@ -34,6 +35,11 @@ FLOOR_PARALLEL = 4
 DELIVERY_SIZE = "500MB"
 # The big layer of the big-layer row, in MB (10^6 bytes): 2 GB unless BENCH_BIG_LAYER_MB says otherwise.
 BIG_LAYER_MB = int(os.environ.get("BENCH_BIG_LAYER_MB") or 2000)
+# A second place for row 7 (BENCH_BIG_LAYER_DIR, for example a tmpfs under /dev/shm): the role and the floor also
+# write there, next to their runs on the work directory's disk, so the row shows the downloader without the disk.
+# The role fsyncs every part and blob; curl leaves its bytes in the page cache, so a disk slower than the network
+# weighs on the role's side only.
+BIG_LAYER_DIR = os.environ.get("BENCH_BIG_LAYER_DIR") or None
 # The throughput of one connection to S3 in the delivery row, in MB/s (10^6 bytes): AWS's S3 performance
 # guidelines plan on 85-90 MB/s per request, and more requests at once for more. Loopback on this
 # machine is several times faster than any network, and its cost is CPU that the emulator, the
@@ -188,7 +194,11 @@ def fleet(bench, reps):
             dest = bench.scratch_dir("fleet")
             inventory = write_inventory(bench, hosts)
             sample = bench.runner.playbook(
-                "image_fetch.yml", dict(variables, dest=dest), inventory=inventory, forks=min(hosts, FLEET_FORKS)
+                "image_fetch.yml",
+                dict(variables, dest=dest),
+                inventory=inventory,
+                forks=min(hosts, FLEET_FORKS),
+                module_cpu=True,
             )
             check_layouts(dest, host_names(hosts))
             shutil.rmtree(dest)
@@ -250,25 +260,48 @@ def big_layer_size():
     return f"{BIG_LAYER_MB}MB"
 
 
+# The contenders of row 7 that write under BENCH_BIG_LAYER_DIR, when it is set (the others write to the disk).
+ON_BIG_LAYER_DIR = ("image_fetch_dir", "curl_floor_dir")
+
+
+def big_layer_dest(bench, name):
+    """An empty directory for the contender ``name`` of row 7: under BENCH_BIG_LAYER_DIR for ON_BIG_LAYER_DIR."""
+    if name not in ON_BIG_LAYER_DIR:
+        return bench.scratch_dir("big_layer")
+    path = os.path.join(BIG_LAYER_DIR, "big_layer")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def big_layer_contenders(bench, spec, pushed):
+    runner = bench.runner
+    urls = runner.resolve_urls(spec.repository, blob_digests(pushed))
+    common = {"repository": spec.repository, "tag": spec.tag}
+    no_ranges = {"image_fetch_range_threshold": max(layer["size"] for layer in pushed["layers"]) + 1}
+    contenders = {
+        "image_fetch": lambda dest: runner.playbook("image_fetch.yml", dict(common, dest=dest)),
+        "no_ranges": lambda dest: runner.playbook("image_fetch.yml", dict(common, dest=dest, **no_ranges)),
+        "curl_floor": lambda dest: runner.curl_floor(urls, dest, FLOOR_PARALLEL),
+    }
+    if BIG_LAYER_DIR:
+        contenders["image_fetch_dir"] = contenders["image_fetch"]
+        contenders["curl_floor_dir"] = contenders["curl_floor"]
+    return contenders
+
+
 def big_layer(bench, reps):
-    """One big layer and 9 small ones to one host: the role, the role without ranges, the curl floor."""
+    """One big layer and 9 small ones to one host: the role, the role without ranges, the curl floor; with
+    BENCH_BIG_LAYER_DIR, the role and the floor writing there too (a tmpfs: without the disk)."""
     spec = big_layer_image(BIG_LAYER_MB)
     pushed = bench.workload.image(spec)
     total = blob_bytes(pushed)
-    runner = bench.runner
     try:
         delivery_network(bench)
-        urls = runner.resolve_urls(spec.repository, blob_digests(pushed))
-        common = {"repository": spec.repository, "tag": spec.tag}
-        no_ranges = {"image_fetch_range_threshold": max(layer["size"] for layer in pushed["layers"]) + 1}
-        contenders = {
-            "image_fetch": lambda dest: runner.playbook("image_fetch.yml", dict(common, dest=dest)),
-            "no_ranges": lambda dest: runner.playbook("image_fetch.yml", dict(common, dest=dest, **no_ranges)),
-            "curl_floor": lambda dest: runner.curl_floor(urls, dest, FLOOR_PARALLEL),
-        }
+        contenders = big_layer_contenders(bench, spec, pushed)
         for rep in range(reps):
             for name in rotated(contenders, rep):
-                dest = bench.scratch_dir("big_layer")
+                dest = big_layer_dest(bench, name)
                 sample = contenders[name](dest)
                 written = bytes_under(dest)
                 shutil.rmtree(dest)
@@ -276,7 +309,9 @@ def big_layer(bench, reps):
                     raise CommandError(f"{name} wrote {written} bytes, fewer than the {total} of the image")
                 bench.record("big_layer", name, big_layer_size(), sample)
     finally:
-        shutil.rmtree(os.path.join(runner.work_dir, "big_layer"), ignore_errors=True)
+        for place in (bench.runner.work_dir, BIG_LAYER_DIR):
+            if place:
+                shutil.rmtree(os.path.join(place, "big_layer"), ignore_errors=True)
         bench.workload.forget(spec)
 
 

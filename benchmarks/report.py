@@ -12,6 +12,7 @@ from groups import DELIVERY_SIZE
 from groups import DIGEST_COUNTS
 from groups import FLEET_FORKS
 from groups import FLEET_SIZES
+from groups import ON_BIG_LAYER_DIR
 from groups import RELAY_MB
 from groups import big_layer_size
 from groups import rate_text
@@ -46,6 +47,8 @@ BIG_LAYER_CONTENDERS = (
     ("image_fetch", "image_fetch role (ansible-playbook)"),
     ("no_ranges", "image_fetch role, ranges turned off"),
     ("curl_floor", "floor: curl, 4 at once, no verification"),
+    ("image_fetch_dir", "image_fetch role, writing under BENCH_BIG_LAYER_DIR"),
+    ("curl_floor_dir", "floor: curl, writing under BENCH_BIG_LAYER_DIR"),
 )
 COLUMNS = ("contender", "size", "wall s", "task s", "API calls", "ratio wall", "ratio task")
 
@@ -117,10 +120,9 @@ def table_rows(results, latency_ms, s3_rate_mb):
         )
     )
     for hosts in FLEET_SIZES:
+        key = ("fleet", "image_fetch", hosts)
         rows.append(
-            measured_row(
-                results, ("fleet", "image_fetch", hosts), "image_fetch role", f"H={hosts}", ("fleet", "image_fetch", 1)
-            )
+            measured_row(results, key, f"image_fetch role{_fleet_cpu(results, key)}", f"H={hosts}", key[:2] + (1,))
         )
     rows.append(
         Row(
@@ -147,7 +149,9 @@ def table_rows(results, latency_ms, s3_rate_mb):
     )
     size = big_layer_size()
     for name, label in BIG_LAYER_CONTENDERS:
-        rows.append(measured_row(results, ("big_layer", name, size), label, size, ("big_layer", "image_fetch", size)))
+        if results.get("big_layer", name, size) or name not in ON_BIG_LAYER_DIR:
+            reference = ("big_layer", "image_fetch_dir" if name in ON_BIG_LAYER_DIR else "image_fetch", size)
+            rows.append(measured_row(results, ("big_layer", name, size), label, size, reference))
     rows.append(Row(bundles.section_label(results), section=True))
     for name, label in bundles.CONTENDERS:
         key = ("bundle_delta", name, bundles.SIZE)
@@ -276,6 +280,7 @@ def targets(results):
     wall = ("wall",)
     peer = ("peers", "ours", 1), ("peers", "sts_assume_role", 1)
     big_role = ("big_layer", "image_fetch", big_layer_size())
+    big_dir_role = ("big_layer", "image_fetch_dir", big_layer_size())
     return [
         least_favourable(
             Target("T1", "(1) at N=50 / (1) at N=1", "<=", 1.5), _ratios(results, ours + (50,), ours + (1,))
@@ -299,6 +304,10 @@ def targets(results):
         least_favourable(
             Target("T7", f"role / curl floor, one layer of {big_layer_size()}", "<=", 0.5),
             _ratios(results, big_role, ("big_layer", "curl_floor", big_layer_size()), wall),
+        ),
+        least_favourable(
+            Target("T7d", "T7 with both writing under BENCH_BIG_LAYER_DIR (not the disk)", "<=", 0.5),
+            _ratios(results, big_dir_role, ("big_layer", "curl_floor_dir", big_layer_size()), wall),
         ),
         fixed_cost_target(results),
         per_host_target(results),
@@ -343,8 +352,27 @@ def per_host_target(results):
         if None not in cpus.values():
             per_host = (cpus[top] - cpus[FLEET_FORKS]) / (top - FLEET_FORKS)
             spread = per_host / (os.cpu_count() or 1)
-            target.basis += f"; CPU {per_host:.2f} s per added host, {spread:.2f} s spread over the CPUs"
+            target.basis += f"; CPU {per_host:.2f} s per added host{_cpu_split(results, top, per_host)}, "
+            target.basis += f"{spread:.2f} s spread over the CPUs"
     return target
+
+
+def _fleet_cpu(results, key):
+    """`` (CPU s: controller X, module runs Y)`` of a row 5 run, medians; "" when not measured."""
+    cpu, module = (results.median(*key, field=field) for field in ("cpu", "module_cpu"))
+    if cpu is None or module is None:
+        return ""
+    return f" (CPU s: controller {cpu - module:.1f}, module runs {module:.1f})"
+
+
+def _cpu_split(results, top, per_host):
+    """`` (controller X, module runs Y)``: the CPU per added host of the controller and of the module runs on the
+    hosts (scripts/module_cpu.sh), which a real fleet spends on each host, not on the controller."""
+    modules = [results.median("fleet", "image_fetch", hosts, field="module_cpu") for hosts in (FLEET_FORKS, top)]
+    if None in modules:
+        return ""
+    module = (modules[1] - modules[0]) / (top - FLEET_FORKS)
+    return f" (controller {per_host - module:.2f}, module runs on the hosts {module:.2f})"
 
 
 def fleet_target(results):

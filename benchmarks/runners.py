@@ -47,6 +47,14 @@ def read_timings(path):
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def read_module_cpu(path):
+    """The CPU seconds of the module runs that scripts/module_cpu.sh logged into ``path``."""
+    if not os.path.exists(path):
+        return 0.0
+    with open(path, encoding="utf-8") as handle:
+        return sum(float(user) + float(system) for user, system, _name in (line.split() for line in handle))
+
+
 def children_cpu():
     """User and system CPU seconds of the terminated children of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -91,12 +99,24 @@ class Runner:
         sample = {"wall": wall, "cpu": children_cpu() - before, "ecr_calls": ecr, "api_calls": api}
         return dict(sample, s3_bytes=pulled)
 
-    def playbook(self, name, extra_vars, inventory="localhost,", forks=None, env=None):
-        """Run benchmarks/playbooks/``name``; the sample also has ``tasks`` (each task's time) and ``task``."""
+    def playbook(self, name, extra_vars, inventory="localhost,", forks=None, env=None, module_cpu=False):
+        """Run benchmarks/playbooks/``name``; the sample also has ``tasks`` (each task's time) and ``task``.
+
+        With ``module_cpu``, the hosts' modules run through scripts/module_cpu.sh, and the sample has
+        ``module_cpu``: the CPU seconds of every module run on the hosts (not those delegated to localhost,
+        whose interpreter is ansible-playbook's), the part of ``cpu`` that a real fleet spends on its hosts.
+        """
         timings = self._scratch("timings.jsonl")
         env = dict(env or self.env, AIRGAP_BENCH_TIMINGS=timings)
         if forks:
             env["ANSIBLE_FORKS"] = str(forks)
+        cpu_log = self._scratch("module-cpu.txt") if module_cpu else None
+        if cpu_log:
+            env.update(
+                AIRGAP_BENCH_MODULE_CPU=cpu_log,
+                AIRGAP_BENCH_PYTHON=env["ANSIBLE_PYTHON_INTERPRETER"],
+                ANSIBLE_PYTHON_INTERPRETER=os.path.join(SCRIPTS, "module_cpu.sh"),
+            )
         variables = self.write_json("vars.json", dict(extra_vars, endpoint=self.workload.endpoint))
         command = [
             "ansible-playbook",
@@ -109,6 +129,8 @@ class Runner:
             os.path.join(PLAYBOOKS, name),
         ]
         sample = self.measure(command, env)
+        if cpu_log:
+            sample["module_cpu"] = read_module_cpu(cpu_log)
         lines = read_timings(timings)
         sample["tasks"] = [line for line in lines if "task" in line]
         # The image_fetch role's download module's own work (download.seconds), when the role ran.

@@ -38,17 +38,6 @@ class _Stopped(Exception):
     """Another part failed: this one stops at its next chunk."""
 
 
-def make_ranged(fetch):
-    """A RangedFetch for ``fetch`` (a downloader.BlobFetch) when its blob is big enough for ranges, else None."""
-    limits = fetch.limits
-    size = fetch.expected_size
-    if not limits["range_threshold"] or size is None or size < limits["range_threshold"]:
-        return None
-    if size <= limits["range_size"]:
-        return None
-    return RangedFetch(fetch)
-
-
 def _status(response):
     return getattr(response, "status", None) or response.getcode()
 

@@ -32,7 +32,6 @@ from ansible_collections.airgap.ecr.plugins.module_utils.download_http import ht
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import open_url
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import read_some
 from ansible_collections.airgap.ecr.plugins.module_utils.download_http import scrub
-from ansible_collections.airgap.ecr.plugins.module_utils.download_ranges import make_ranged
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
@@ -170,7 +169,7 @@ class BlobFetch:
 
     def download(self):
         self.deadline = Deadline(self.limits["deadline"])
-        ranged = make_ranged(self)
+        ranged = ranged_fetch(self)
         attempt = 0
         while True:
             try:
@@ -366,3 +365,20 @@ class BlobFetch:
             self._known_partial = (position, hasher.copy())
         else:
             self.forget_partial()
+
+
+def ranged_fetch(fetch):
+    """download_ranges' RangedFetch for ``fetch`` when its blob is big enough for ranges, else None.
+
+    download_ranges is imported only then: a module run compiles every file it imports from the AnsiballZ zip.
+    """
+    limits = fetch.limits
+    size = fetch.expected_size
+    if not limits["range_threshold"] or size is None or size < limits["range_threshold"]:
+        return None
+    if size <= limits["range_size"]:
+        return None
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.airgap.ecr.plugins.module_utils import download_ranges
+
+    return download_ranges.RangedFetch(fetch)

@@ -141,10 +141,15 @@ def validate_image_set(entries, default_registry_id=None, option="images"):
     return specs
 
 
-def dns_suffix(region):
-    """The DNS suffix of the AWS partition of ``region`` (botocore's endpoint data); else ValidationError."""
+def dns_suffix(region, loader=None):
+    """The DNS suffix of the AWS partition of ``region`` (botocore's endpoint data); else ValidationError.
+
+    ``loader``: a botocore data loader that may have read the endpoint data already (an ECR client's), which
+    then is not read and parsed again; by default a new one.
+    """
     try:
-        resolver = botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
+        loader = loader or botocore.loaders.create_loader()
+        resolver = botocore.regions.EndpointResolver(loader.load_data("endpoints"))
         return resolver.get_partition_dns_suffix(resolver.get_partition_for_region(region))
     except (BotoCoreError, TypeError, KeyError) as e:
         raise ValidationError(

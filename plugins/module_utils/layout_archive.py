@@ -15,7 +15,6 @@ which were verified when they were put there. Standard library only: runs on tar
 
 import os
 import stat
-import tarfile
 
 from ansible_collections.airgap.ecr.plugins.module_utils import layout_fs as fs
 from ansible_collections.airgap.ecr.plugins.module_utils.digests import CHUNK_SIZE
@@ -64,6 +63,9 @@ def _regular_size(info, path):
 
 
 def _info(name, size=None):
+    # Imported here, for an archive only: a module run compiles every file it imports from the AnsiballZ zip.
+    import tarfile  # pylint: disable=import-outside-toplevel
+
     info = tarfile.TarInfo(name)
     info.type = tarfile.DIRTYPE if size is None else tarfile.REGTYPE
     info.mode = 0o755 if size is None else 0o644
@@ -76,6 +78,8 @@ def _info(name, size=None):
 
 def _stream(members):
     """The archive as a plan: ``bytes`` to write as they are, or ``(name, size)`` for a member's content."""
+    import tarfile  # pylint: disable=import-outside-toplevel  # see _info
+
     offset = 0
     added = set()
     for name, size in members:

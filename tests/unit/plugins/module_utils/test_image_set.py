@@ -15,6 +15,7 @@ from ansible_collections.airgap.ecr.plugins.module_utils.image_names import dns_
 from ansible_collections.airgap.ecr.plugins.module_utils.image_names import validate_image_name
 from ansible_collections.airgap.ecr.plugins.module_utils.image_set import resolve_image_set
 from ansible_collections.airgap.ecr.plugins.module_utils.image_set import validate_image_set_request
+from ansible_collections.airgap.ecr.plugins.module_utils.image_set import with_dns_suffix
 from ansible_collections.airgap.ecr.plugins.module_utils.validation import ValidationError
 
 ACCOUNT = "123456789012"
@@ -94,8 +95,8 @@ def url_for(stubber, repository, digest, registry_id=None):
     stubber.add_response("get_download_url_for_layer", {"downloadUrl": url, "layerDigest": digest}, expected)
 
 
-def request(images, region="eu-west-1", **options):
-    return validate_image_set_request(dict({"images": images, "concurrency": 1}, **options), region)
+def request(images, region="eu-west-1", suffix=True, **options):
+    return validate_image_set_request(dict({"images": images, "concurrency": 1}, **options), region, suffix)
 
 
 def test_one_batch_per_repository_and_one_url_per_distinct_blob(stubbed):
@@ -230,6 +231,27 @@ def test_name_defaults_to_the_partition_dns_suffix_of_a_china_region(stubbed):
     suffix = dns_suffix("cn-north-1")
     assert suffix != dns_suffix("eu-west-1") and suffix.endswith(".cn")
     assert result["images"][0]["name"] == f"{ACCOUNT}.dkr.ecr.cn-north-1.{suffix}/team/app:1"
+
+
+def test_the_dns_suffix_is_read_with_the_client_s_loader_and_checked_before_any_call(stubbed):
+    client, _stubber = stubbed
+    loads = []
+    loader = client._loader  # pylint: disable=protected-access
+
+    class Counting:
+        def load_data(self, name):
+            loads.append(name)
+            return loader.load_data(name)
+
+    images = [{"repository": "team/app", "tag": "1"}]
+    unchecked = request(images, region="cn-north-1", suffix=False)
+    assert unchecked.dns_suffix is None
+    assert with_dns_suffix(unchecked, Counting()).dns_suffix == dns_suffix("cn-north-1")
+    assert loads == ["endpoints"]
+    named = request([dict(images[0], name="registry.example/app:1")], region="nowhere", suffix=False)
+    assert with_dns_suffix(named, Counting()) is named and loads == ["endpoints"]
+    with pytest.raises(ValidationError, match="region 'nowhere' is in no AWS partition"):
+        with_dns_suffix(request(images, region="nowhere", suffix=False), Counting())
 
 
 @pytest.mark.parametrize(
