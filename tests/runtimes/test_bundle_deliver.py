@@ -38,7 +38,8 @@ MULTI_PLATFORMS = {"linux/amd64": "linux/amd64", "linux/arm64": "linux/arm64/v8"
 FIRST = [{"repository": APP, "tag": "1.0"}, {"repository": TOOL, "tag": "2.0"}, {"repository": MULTI, "tag": "3.0"}]
 DELTA = [{"repository": APP, "tag": "1.1"}] + FIRST[1:]
 SUMMARY = re.compile(
-    r'"(node-[ab]): (\d+) image\(s\) for (\S+) in [^,]+, (\d+) blob\(s\) sent from the controller, (\d+) bytes; (\d+) loaded, (\d+) pushed"'
+    r'"(node-[ab]): (\d+) image\(s\) for (\S+) in [^,]+, (\d+) blob\(s\) sent from the controller, (\d+) bytes; '
+    r'(\d+) loaded, (\d+) pushed"'
 )
 
 
