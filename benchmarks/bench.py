@@ -43,7 +43,7 @@ REPS = {
 # The download module's runs are long (500 MB each): fewer of them.
 DELIVERY_PROFILE_REPS = 3
 # The whole run is abandoned (exit 2) past this many minutes.
-MAX_MINUTES = 40
+MAX_MINUTES = 75
 
 
 def parse_args(argv):
